@@ -1,0 +1,21 @@
+"""Speaker-disjoint cross-validation of one training configuration on the prepared images.
+
+    python bench/cv_run.py NAME [key=value ...]      e.g.  python bench/cv_run.py base epochs=5 size=64,128
+
+Writes results/levers/NAME/{fold*/,cv.json,oof_predictions.csv,label_audit.csv}; finished folds are reused."""
+import sys, json, time, ast
+from voicegender.train import cross_validate
+
+def parse(v):
+    if ',' in v: return tuple(int(x) for x in v.split(','))
+    try: return ast.literal_eval(v)
+    except Exception: return v
+
+if __name__ == '__main__':
+    name, kw = sys.argv[1], {k: parse(v) for k,v in (a.split('=', 1) for a in sys.argv[2:])}
+    kw.setdefault('pretrained', False)
+    t = time.time()
+    res = cross_validate(f'results/levers/{name}', progress=False, **kw)
+    print(json.dumps({k: res[k] for k in ['clip_acc_mean','clip_acc_std','clip_acc_per_fold','speakers_correct',
+                      'n_speakers','flagged_speakers','clip_acc_without_flagged','always_male','train_seconds']}, indent=1))
+    print(f"wall {time.time()-t:.0f} s")
