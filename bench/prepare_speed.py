@@ -1,0 +1,52 @@
+"""Clips per second for turning a corpus into MFCC images: voicegender's `prepare` against the reference notebook's way.
+
+    python bench/prepare_speed.py [--data ../shared/data/audiomnist_az] [--workers 2]
+
+Reference way (as the AudioMNIST gender notebook does it): one file at a time, `librosa.load` at its default rate
+(22,050 Hz), the same MFCC recipe, `skimage.io.imsave`. Ours: `voicegender.mfcc.prepare` (soundfile decode, 16 kHz,
+all cores). Also the share of time our per-clip path spends decoding, computing MFCCs and writing images (one core)."""
+import argparse, json, os, shutil, tempfile, time, platform
+from pathlib import Path
+import numpy as np, librosa, warnings
+from voicegender.data import clip_table
+from voicegender.mfcc import prepare, mfcc, mfcc_image, fix_duration, to_uint8, save_jpeg, MFCC
+from voicegender.core import load_audio, SR
+
+def reference_way(paths, out):
+    from skimage import io
+    for p in paths:
+        y, sr = librosa.load(p)                                   # default: resample to 22,050 Hz
+        m = mfcc(fix_duration(y, sr), sr)                         # same recipe, windows in ms
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore'); io.imsave(out/(Path(p).stem + '.jpg'), to_uint8(m), check_contrast=False)
+
+def stage_shares(paths, out):
+    t = dict(decode=0., mfcc=0., write=0.)
+    for p in paths:
+        t0 = time.perf_counter(); y = load_audio(p); t1 = time.perf_counter()
+        im = mfcc_image(y); t2 = time.perf_counter(); save_jpeg(im, out/(Path(p).stem + '.jpg')); t3 = time.perf_counter()
+        t['decode'] += t1-t0; t['mfcc'] += t2-t1; t['write'] += t3-t2
+    tot = sum(t.values())
+    return {k: round(v/tot, 3) for k,v in t.items()} | {'ms_per_clip_one_core': round(tot/len(paths)*1000, 2)}
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(); ap.add_argument('--data', default='../shared/data/audiomnist_az')
+    ap.add_argument('--workers', type=int, default=os.cpu_count()); ap.add_argument('--ref-clips', type=int, default=0,
+                    help="clips for the (slow) reference way; 0 = all"); a = ap.parse_args()
+    clips, _ = clip_table(a.data)
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        prepare(clips.head(8), tmp/'warm', tmp/'warm_maps', n_workers=0, progress=False)   # import/JIT warm-up
+        t = time.perf_counter(); r = prepare(clips, tmp/'ours', tmp/'maps', n_workers=a.workers, progress=False)
+        ours = len(clips)/(time.perf_counter() - t)
+        ref_paths = list(clips.path if not a.ref_clips else clips.path.head(a.ref_clips))
+        (tmp/'ref').mkdir(); reference_way(ref_paths[:4], tmp/'ref')
+        t = time.perf_counter(); reference_way(ref_paths, tmp/'ref'); ref = len(ref_paths)/(time.perf_counter() - t)
+        shares = stage_shares(list(clips.path.head(500)), tmp/'shares')
+        res = dict(clips=len(clips), images=r['images'], errors=len(r['errors']), workers=a.workers,
+                   ours_clips_per_s=round(ours, 1), reference_clips_per_s=round(ref, 1), speedup=round(ours/ref, 2),
+                   our_time_shares=shares, cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
+                   machine=platform.processor() or platform.machine())
+        print(json.dumps(res, indent=1))
+        Path('results').mkdir(exist_ok=True); Path('results/bench_prepare.json').write_text(json.dumps(res, indent=1))
+    finally: shutil.rmtree(tmp, ignore_errors=True)
