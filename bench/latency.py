@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""End-to-end latency of one prediction: a 1 s clip from disk to probabilities.
+
+Stages, each timed on every run: decode (read + resample: `load_audio`), vad (Silero speech detection and the windows:
+`Predictor.speech`), features (the MFCC image of each window: `Predictor.images`), model (the network and the calibrated
+softmax: `Predictor.window_probs`). Prints one JSON object with the median and 90th percentile of each stage (ms).
+
+    OMP_NUM_THREADS=1 python bench/latency.py --threads 1 --n 50                 # newest results/**/model.pkl
+    python bench/latency.py --model results/run/model.pkl --clip my_wavs/x.wav
+Without a trained model it falls back to the tiny test model (say so in any number you report).
+"""
+import argparse, json, os, sys, tempfile, time, platform
+from pathlib import Path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--model', help="exported learner (default: the newest results/**/model.pkl, else the tiny test model)")
+    p.add_argument('--clip', help="audio file (default: a 1 s synthetic sentence written to a temporary WAV)")
+    p.add_argument('--n', type=int, default=50, help="timed runs (default: 50)")
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--threads', type=int, default=1, help="torch threads (default: 1)")
+    a = p.parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', str(a.threads))
+    import numpy as np, soundfile as sf, torch
+    torch.set_num_threads(a.threads)
+    from voicegender.core import SR, load_audio
+    from voicegender.deploy import Predictor, newest_model, synthetic_speech, silero_model
+
+    tmp = Path(tempfile.mkdtemp())
+    model, tiny = a.model, False
+    if model is None:
+        try: model = newest_model()
+        except FileNotFoundError:
+            from voicegender.train import tiny_learner
+            import contextlib, io
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                model = tiny_learner(tmp/'tiny')
+            tiny = True
+    clip = a.clip
+    if clip is None:
+        y = np.concatenate([np.zeros(SR//10), synthetic_speech(0.8, 120), np.zeros(SR//10)])
+        y = y + np.random.default_rng(0).normal(0, 0.003, len(y))
+        clip = tmp/'clip.wav'; sf.write(clip, y.astype(np.float32), SR, subtype='PCM_16')
+
+    pred = Predictor(model)
+    silero_model(); torch.set_num_threads(a.threads)
+    stages = ['decode', 'vad', 'features', 'model']
+    times = {s: [] for s in stages + ['total']}
+    n_windows = None
+    for i in range(a.warmup + a.n):
+        t0 = time.perf_counter(); y = load_audio(clip, SR, pred.max_seconds)
+        t1 = time.perf_counter(); y = y - y.mean(); segs, wins = pred.speech(y)
+        t2 = time.perf_counter(); ims, owner = pred.images(y, wins)
+        t3 = time.perf_counter(); probs = pred.window_probs(ims, owner, len(wins)).mean(0)
+        t4 = time.perf_counter()
+        if i < a.warmup: continue
+        for s, d in zip(stages + ['total'], [t1-t0, t2-t1, t3-t2, t4-t3, t4-t0]): times[s].append(d*1000)
+        n_windows = len(wins)
+    learn = pred.learn
+    out = dict(model=str(model), tiny_test_model=tiny, arch=getattr(learn, 'vg', {}).get('arch'),
+               size=getattr(learn, 'vg', {}).get('size'), clip=str(clip) if a.clip else 'synthetic 1 s (0.8 s speech)',
+               clip_seconds=round(sf.info(str(clip)).duration, 3), windows=n_windows, n=a.n, threads=a.threads,
+               torch=torch.__version__, cpu=platform.processor() or platform.machine(),
+               median_ms={s: round(float(np.median(v)), 2) for s, v in times.items()},
+               p90_ms={s: round(float(np.percentile(v, 90)), 2) for s, v in times.items()},
+               probabilities=[round(float(x), 4) for x in probs])
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == '__main__': sys.exit(main())
