@@ -66,6 +66,10 @@ def main(argv=None):
                p90_ms={s: round(float(np.percentile(v, 90)), 2) for s, v in times.items()},
                probabilities=[round(float(x), 4) for x in probs])
     print(json.dumps(out, indent=1))
+    if not tiny:
+        os.makedirs('results', exist_ok=True)
+        with open('results/bench_latency.json.tmp', 'w') as f: json.dump(out, f, indent=1)
+        os.replace('results/bench_latency.json.tmp', 'results/bench_latency.json')
 
 
 if __name__ == '__main__': sys.exit(main())
