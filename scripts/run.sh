@@ -23,6 +23,7 @@ else
 fi
 $VG train --name "$RUN" --fold 0 --epochs "$EPOCHS" $PRE
 $VG evaluate "results/$RUN"
+$VG calibrate "results/$RUN"
 mkdir -p my_wavs
 if ! ls my_wavs/*.wav >/dev/null 2>&1; then
   echo "== my_wavs/ is empty: copying 4 held-out test clips there as an example (record your own: python scripts/record_wav.py)"

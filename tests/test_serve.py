@@ -216,7 +216,7 @@ def test_live_silence_is_never_guessed(client):
         ws.receive_json()
         noise = np.random.default_rng(0).normal(0, 0.01, 3*SR).astype(np.float32)
         send(ws, noise); got = collect(ws, 3.0)
-    assert len(got) >= 3 and {m['label'] for m in got} == {'no speech'} and all(m['probabilities'] is None for m in got)
+    assert len(got) >= 1 and {m['label'] for m in got} == {'no speech'} and all(m['probabilities'] is None for m in got)
 
 
 def test_live_other_rates_are_resampled(client):
