@@ -1,13 +1,13 @@
 """Speaker-disjoint cross-validation of one training configuration on the prepared images.
 
-    python bench/cv_run.py NAME [key=value ...]      e.g.  python bench/cv_run.py base epochs=5 size=64,128
+    python bench/cv_run.py NAME [key=value ...]      e.g.  python bench/cv_run.py base epochs=5 size=64,128 "augment={'noise':0}"
 
 Writes results/levers/NAME/{fold*/,cv.json,oof_predictions.csv,label_audit.csv}; finished folds are reused."""
 import sys, json, time, ast
 from voicegender.train import cross_validate
 
 def parse(v):
-    if ',' in v: return tuple(int(x) for x in v.split(','))
+    "A Python literal (`5`, `False`, `(32,64)`, `{'noise':0}`, `32,64` -> a tuple), else the string."
     try: return ast.literal_eval(v)
     except Exception: return v
 

@@ -5,24 +5,46 @@ import json, glob
 from pathlib import Path
 import pandas as pd
 
-LEVERS = {  # results/levers/<name>: what changed against the default recipe
-    'base': "default: reference MFCC images (12 x 98 gray), 64x128, one-cycle 5 epochs, MFCC augmentation, class-weighted loss, label smoothing 0.1",
-    'rel_deltas': "images: c0 relative to the loudest frame + RGB (MFCC, delta, delta-delta)",
+LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with fold by fold)
+    'base': ("reference MFCC images (12 x 98 gray) squished to 64 x 128, one-cycle 5 epochs (lr 2e-3, bs 64), MFCC augmentation "
+             "(time shift, time mask, gain on c0, noise), class-weighted loss, label smoothing 0.1", None),
+    'rel_deltas': ("images: c0 relative to the loudest frame, RGB = (MFCC, delta, delta-delta)", 'base'),
+    'size48x96': ("input 48 x 96 instead of 64 x 128", 'base'),
+    'size32x64': ("input 32 x 64 instead of 64 x 128", 'base'),
+    's32_noaug': ("32 x 64, no MFCC augmentation", 'size32x64'),
+    's32_nogainnoise': ("32 x 64, augmentation without gain and noise (time shift and mask only)", 'size32x64'),
+    's32_distort': ("32 x 64, + room/telephone-distorted copies swapped in for half the training images", 'size32x64'),
+    's32_trim': ("32 x 64, images of VAD-trimmed clips (Silero), train and test", 'size32x64'),
+    's32_noweights': ("32 x 64, unweighted loss (no class weights)", 'size32x64'),
+    's32_nosmooth': ("32 x 64, no label smoothing", 'size32x64'),
+    's32_mixup': ("32 x 64, + mixup", 'size32x64'),
+    's32_reference': ("32 x 64, the reference notebook's schedule: fine_tune, 2 epochs head-only + 1 unfrozen", 'size32x64'),
+    's32_epochs10': ("32 x 64, 10 epochs instead of 5", 'size32x64'),
+    's32_seed1': ("32 x 64, another seed (1 instead of 42): how much a rerun moves", 'size32x64'),
+    's32_trim_distort': ("32 x 64, trimmed + distorted copies: **the new default**", 'size32x64'),
 }
 
+def _cv(name): f = Path(f'results/levers/{name}/cv.json'); return json.loads(f.read_text()) if f.exists() else None
+
 def levers_table():
+    "One row a finished run; the change against its reference run is the mean of the per-fold differences."
+    import numpy as np
     rows = []
-    for name, what in LEVERS.items():
-        f = Path(f'results/levers/{name}/cv.json')
-        if not f.exists(): continue
-        r = json.loads(f.read_text())
-        rows.append(f"| {name} | {what} | {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} | "
+    for name, (what, ref) in LEVERS.items():
+        r = _cv(name)
+        if r is None: continue
+        delta = '-'
+        if ref and _cv(ref):
+            d = np.array(r['clip_acc_per_fold']) - np.array(_cv(ref)['clip_acc_per_fold'])
+            delta = f"{d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up)"
+        rows.append(f"| {name} | {what} | {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} | {delta} | "
                     f"{r['speakers_correct']}/{r['n_speakers']} | {r['balanced_accuracy']:.1%} | "
                     f"{', '.join(map(str, r['flagged_speakers'])) or '-'} | {r['clip_acc_without_flagged']:.1%} | "
-                    f"{r['always_male']:.1%} | {r['train_seconds']/60:.0f} |")
-    head = ("| run | what changed | clip accuracy (mean +- sd over 5 folds) | speakers right | balanced accuracy | "
-            "flagged labels | clip accuracy without flagged | always 'male' | training minutes (5 folds) |\n|---|---|---|---|---|---|---|---|---|")
-    return head + '\n' + '\n'.join(rows)
+                    f"{r['train_seconds']/60:.0f} |")
+    head = ("| run | what changed | clip accuracy (mean +- sd over 5 folds) | change vs its reference, points | speakers right | "
+            "balanced accuracy | flagged labels | clip accuracy without flagged | training minutes (5 folds) |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    return (head + '\n' + '\n'.join(rows)).replace('%', ' %')
 
 def ensemble_row(names=('base', 'rel_deltas')):
     "Mean of the runs' probabilities per clip (same folds, same test speakers): the lever 'ensemble'."
@@ -34,8 +56,8 @@ def ensemble_row(names=('base', 'rel_deltas')):
     accs = [clip_metrics(d)['accuracy'] for _,d in oof.groupby('fold')]
     sd = np.std(accs, ddof=1)
     m = clip_metrics(oof)
-    return (f"| ensemble | mean probability of {' + '.join(names)} (no extra training) | {np.mean(accs):.1%} +- {sd:.1%} | "
-            f"{m['speakers_correct']}/{m['n_speakers']} | {m['balanced_accuracy']:.1%} | | | {(oof.gender == 'male').mean():.1%} | |")
+    return (f"| ensemble | mean probability of {' + '.join(names)} (no extra training) | {np.mean(accs):.1%} +- {sd:.1%} | | "
+            f"{m['speakers_correct']}/{m['n_speakers']} | {m['balanced_accuracy']:.1%} | | | |").replace('%', ' %')
 
 def resnet_row(name='base', cpu_ms=None):
     "Our ResNet-34 as a row of results/baselines.csv, scored by the baselines' own code on the same folds."
@@ -50,9 +72,16 @@ def resnet_row(name='base', cpu_ms=None):
     cv = json.loads(Path(f'results/levers/{name}/cv.json').read_text())
     row = result_row(f"ResNet-34 on MFCC images ({name}, from scratch)", s, params=21_813_056, pretrained=False, cpu_ms=cpu_ms,
                      train_seconds=cv['train_seconds']/len(cv['folds']),
-                     notes="this project's default recipe; 5 epochs one-cycle on 1 CPU thread (machine shared); see README")
+                     notes=f"{name}: see README (lever table); 5 epochs one-cycle on 1 CPU thread (machine shared)")
     update_results_row('results/baselines.csv', row)
     return row
+
+def robustness_table(f='results/robustness.json'):
+    "Clean vs room/telephone-distorted test clips, per run (bench/robustness.py)."
+    if not Path(f).exists(): return ''
+    rows = [f"| {n} | {LEVERS.get(n, ('',))[0]} | {r['clean_mean']:.1%} +- {r['clean_sd']:.1%} | "
+            f"{r['distorted_mean']:.1%} +- {r['distorted_sd']:.1%} |" for n,r in json.loads(Path(f).read_text()).items()]
+    return ("| run | what | clean test clips | distorted test clips |\n|---|---|---|---|\n" + '\n'.join(rows)).replace('%', ' %')
 
 def audit_table(name='base'):
     a = pd.read_csv(f'results/levers/{name}/label_audit.csv').head(5)
@@ -60,8 +89,11 @@ def audit_table(name='base'):
 
 if __name__ == '__main__':
     lat = json.loads(Path('results/bench_latency.json').read_text()) if Path('results/bench_latency.json').exists() else {}
-    print(resnet_row(cpu_ms=lat.get('median_ms', {}).get('total')))
-    print(levers_table()); print(ensemble_row() if all(Path(f'results/levers/{n}/cv.json').exists() for n in ('base','rel_deltas')) else ''); print()
+    print(resnet_row('s32_trim_distort', cpu_ms=lat.get('median_ms', {}).get('total')))
+    print(levers_table())
+    for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1')]:
+        if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))
+    print(); print(robustness_table()); print()
     for f in ['results/bench_prepare.json', 'results/bench_size.json', 'results/bench_train.json']:
         if Path(f).exists(): print(f, json.loads(Path(f).read_text()), '\n')
     if Path('results/baselines.csv').exists(): print(pd.read_csv('results/baselines.csv').to_string(index=False))

@@ -11,7 +11,7 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--threads', type=int, default=os.cpu_count()); a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = []
-    for h,w in [(32,128), (48,128), (64,128), (64,192), (96,192), (128,256)]:
+    for h,w in [(32,64), (48,96), (32,128), (48,128), (64,128), (64,192), (96,192), (128,256)]:
         torch.manual_seed(0)
         m = torchvision.models.resnet34(num_classes=2); opt = torch.optim.Adam(m.parameters())
         x, y = torch.randn(64, 3, h, w), torch.randint(0, 2, (64,))

@@ -1,6 +1,6 @@
 """Training and inference cost on this machine: seconds per epoch, peak memory, and end-to-end latency for one 1 s clip.
 
-    python bench/train_speed.py [--size 64,128] [--epochs 1] [--clips 50]
+    python bench/train_speed.py [--size 32,64] [--epochs 1] [--clips 50]
 
 Trains `--epochs` epochs of the default recipe on fold 0 (from scratch), then times load -> MFCC -> model ->
 probabilities for one 1 s clip, median of `--clips` runs. Writes results/bench_train.json."""
@@ -12,7 +12,7 @@ from voicegender.train import train_fold, learner_images, predict_images
 from voicegender.core import load_audio
 
 if __name__ == '__main__':
-    ap = argparse.ArgumentParser(); ap.add_argument('--size', default='64,128'); ap.add_argument('--epochs', type=int, default=1)
+    ap = argparse.ArgumentParser(); ap.add_argument('--size', default='32,64'); ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--clips', type=int, default=50); a = ap.parse_args()
     size = tuple(int(x) for x in a.size.split(','))
     run = Path(tempfile.mkdtemp())/'run'

@@ -12,10 +12,11 @@ if [ -z "$DATA" ]; then
 fi
 if [ -z "$DATA" ]; then $VG download --dest AudioMNIST; DATA=AudioMNIST; fi
 echo "== data: $DATA"
-$VG prepare --data "$DATA"
+$VG prepare --data "$DATA"                    # mfc_dataset/ + maps/ (speech trimmed with Silero VAD)
+$VG prepare --data "$DATA" --distort mix      # mfc_distorted/: room/telephone copies for training augmentation
 [ -f results/splits.csv ] || $VG split --data "$DATA"
 RUN=${RUN:-quickstart-$(date +%Y%m%d-%H%M%S)}
-EPOCHS=${EPOCHS:-4}
+EPOCHS=${EPOCHS:-5}
 if .venv/bin/python -c "import torchvision.models as m; m.resnet34(weights='DEFAULT')" >/dev/null 2>&1; then
   PRE=""; echo "== training with ImageNet weights"
 else
