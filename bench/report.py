@@ -22,6 +22,7 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
     's32_epochs10': ("32 x 64, 10 epochs instead of 5", 'size32x64'),
     's32_seed1': ("32 x 64, another seed (1 instead of 42): how much a rerun moves", 'size32x64'),
     's32_trim_distort': ("32 x 64, trimmed + distorted copies: **the new default**", 'size32x64'),
+    's32_trim_distort_e10': ("the new default with 10 epochs instead of 5", 's32_trim_distort'),
 }
 
 def _cv(name): f = Path(f'results/levers/{name}/cv.json'); return json.loads(f.read_text()) if f.exists() else None
