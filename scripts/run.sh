@@ -16,7 +16,7 @@ $VG prepare --data "$DATA"                    # mfc_dataset/ + maps/ (speech tri
 $VG prepare --data "$DATA" --distort mix      # mfc_distorted/: room/telephone copies for training augmentation
 [ -f results/splits.csv ] || $VG split --data "$DATA"
 RUN=${RUN:-quickstart-$(date +%Y%m%d-%H%M%S)}
-EPOCHS=${EPOCHS:-5}
+EPOCHS=${EPOCHS:-10}
 if .venv/bin/python -c "import torchvision.models as m; m.resnet34(weights='DEFAULT')" >/dev/null 2>&1; then
   PRE=""; echo "== training with ImageNet weights"
 else
