@@ -20,6 +20,7 @@ def main(argv=None):
     p.add_argument('--n', type=int, default=50, help="timed runs (default: 50)")
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--threads', type=int, default=1, help="torch threads (default: 1)")
+    p.add_argument('--out', default='results/bench_latency.json', help="where the numbers go (not written for the tiny model)")
     a = p.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', str(a.threads))
     import numpy as np, soundfile as sf, torch
@@ -67,9 +68,9 @@ def main(argv=None):
                probabilities=[round(float(x), 4) for x in probs])
     print(json.dumps(out, indent=1))
     if not tiny:
-        os.makedirs('results', exist_ok=True)
-        with open('results/bench_latency.json.tmp', 'w') as f: json.dump(out, f, indent=1)
-        os.replace('results/bench_latency.json.tmp', 'results/bench_latency.json')
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        with open(a.out + '.tmp', 'w') as f: json.dump(out, f, indent=1)
+        os.replace(a.out + '.tmp', a.out)
 
 
 if __name__ == '__main__': sys.exit(main())

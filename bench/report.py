@@ -25,6 +25,8 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
     's32_trim_distort_e10': ("trimmed + distorted copies, 10 epochs instead of 5: **the default**", 's32_trim_distort'),
     'c40_trim_distort_e10': ("40 MFCC coefficients instead of 12 (images 40 x 98, input 40 x 64), 10 epochs, trimmed + copies", 's32_trim_distort_e10'),
     'c40m80_trim_distort_e10': ("40 coefficients from 80 mel bands instead of 40, 10 epochs, trimmed + copies", 'c40_trim_distort_e10'),
+    'c40m80_trim_distort_e10_seed1': ("the same as c40m80_trim_distort_e10, seed 1: how much a rerun moves", 'c40m80_trim_distort_e10'),
+    'c40m80_trim_distort_e10_seed2': ("the same, seed 2", 'c40m80_trim_distort_e10'),
 }
 
 def tta_row(name):
@@ -106,7 +108,8 @@ if __name__ == '__main__':
     print(resnet_row('s32_trim_distort_e10', cpu_ms=lat.get('median_ms', {}).get('total')))
     print(levers_table())
     for n in LEVERS: print(tta_row(n)) if tta_row(n) else None
-    for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1')]:
+    for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1'), ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1'),
+                 ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_seed2')]:
         if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))
     print(); print(robustness_table()); print()
     for f in ['results/bench_prepare.json', 'results/bench_size.json', 'results/bench_train.json']:
