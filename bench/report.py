@@ -106,6 +106,8 @@ def audit_table(name='base'):
 if __name__ == '__main__':
     lat = json.loads(Path('results/bench_latency.json').read_text()) if Path('results/bench_latency.json').exists() else {}
     print(resnet_row('s32_trim_distort_e10', cpu_ms=lat.get('median_ms', {}).get('total')))
+    f = Path('results/bench_latency_c40m80.json')
+    print(resnet_row('c40m80_trim_distort_e10', cpu_ms=json.loads(f.read_text())['median_ms']['total'] if f.exists() else None))
     print(levers_table())
     for n in LEVERS: print(tta_row(n)) if tta_row(n) else None
     for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1'), ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1'),
