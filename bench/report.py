@@ -27,6 +27,7 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
     'c40m80_trim_distort_e10': ("40 coefficients from 80 mel bands instead of 40, 10 epochs, trimmed + copies", 'c40_trim_distort_e10'),
     'c40m80_trim_distort_e10_seed1': ("the same as c40m80_trim_distort_e10, seed 1: how much a rerun moves", 'c40m80_trim_distort_e10'),
     'c40m80_trim_distort_e10_seed2': ("the same, seed 2", 'c40m80_trim_distort_e10'),
+    'c40m80_trim_distort_e15': ("the same as c40m80_trim_distort_e10, 15 epochs instead of 10", 'c40m80_trim_distort_e10'),
 }
 
 def tta_row(name):

@@ -61,10 +61,10 @@ class DistortedCopy(Transform):
 
 # %% ../nbs/03_train.ipynb #7a3ad8e8
 def check_copies(distorted:str|Path, # root of distorted copies
-                 image:str|Path, # an image of the training root (its folder's grandparent holds recipe.json)
+                 src:str|Path, # the training image root (with recipe.json)
                 ):
     "Stop with a clear message unless `distorted` holds copies made with the training images' recipe."
-    d, src = Path(distorted), Path(image).parent.parent
+    d, src = Path(distorted), Path(src)
     if not (d/'recipe.json').exists():
         raise FileNotFoundError(f"no distorted copies in '{d}': make them with `voicegender prepare --distort mix --out {d}`")
     theirs, ours = json.loads((d/'recipe.json').read_text()), image_recipe(src)
@@ -86,11 +86,11 @@ def image_dls(items:pd.DataFrame, # from `image_items`
     df = fold_items(items, splits, fold)
     df = df[df.role.isin(['train','valid'])].assign(is_valid=lambda d: d.role == 'valid').reset_index(drop=True)
     set_seed(seed, reproducible=True)
-    first = items.path.iloc[0]   # an image; its folder's parent is the image root with recipe.json
-    if distorted: check_copies(distorted, first)
+    root = Path(items.path.iloc[0]).parent.parent   # image root/gender/name.jpg: the root holds recipe.json
+    if distorted: check_copies(distorted, root)
     images = ImageBlock if not distorted else TransformBlock(
         type_tfms=[DistortedCopy(distorted, p_distorted), PILImage.create], batch_tfms=IntToFloatTensor)
-    rows = image_recipe(Path(first).parent.parent).get('n_mfcc', MFCC['n_mfcc'])   # c0 is 1/rows of the height
+    rows = image_recipe(root).get('n_mfcc', MFCC['n_mfcc'])   # c0 is 1/rows of the height
     aug = MFCCAugment(**{'n_rows': rows, **(augment if isinstance(augment, dict) else {})}) if augment else None
     dblock = DataBlock(blocks=(images, CategoryBlock(vocab=list(GENDERS))),
                        get_x=ColReader('path'), get_y=ColReader('gender'), splitter=ColSplitter('is_valid'),
