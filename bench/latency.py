@@ -68,9 +68,8 @@ def main(argv=None):
                probabilities=[round(float(x), 4) for x in probs])
     print(json.dumps(out, indent=1))
     if not tiny:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(a.out + '.tmp', 'w') as f: json.dump(out, f, indent=1)
-        os.replace(a.out + '.tmp', a.out)
+        from voicegender.core import atomic_write
+        atomic_write(a.out, json.dumps(out, indent=1))
 
 
 if __name__ == '__main__': sys.exit(main())

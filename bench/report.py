@@ -110,7 +110,7 @@ if __name__ == '__main__':
     f = Path('results/bench_latency_c40m80.json')
     print(resnet_row('c40m80_trim_distort_e10', cpu_ms=json.loads(f.read_text())['median_ms']['total'] if f.exists() else None))
     print(levers_table())
-    for n in LEVERS: print(tta_row(n)) if tta_row(n) else None
+    for row in filter(None, map(tta_row, LEVERS)): print(row)
     for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1'), ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1'),
                  ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_seed2')]:
         if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))

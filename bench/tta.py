@@ -11,6 +11,7 @@ from PIL import Image
 from fastai.learner import load_learner
 from voicegender.train import predict_images, clip_metrics, fold_items, image_items
 from voicegender.data import load_splits
+from voicegender.core import atomic_write
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(); p.add_argument('run'); p.add_argument('--shifts', default='0,-10,10,-5,5')
@@ -32,4 +33,4 @@ if __name__ == '__main__':
         out[n] = dict(clip_acc_mean=float(np.mean(accs)), clip_acc_std=float(np.std(accs, ddof=1)), clip_acc_per_fold=accs,
                       speakers_correct=pooled['speakers_correct'], n_speakers=pooled['n_speakers'])
     out['shifts'] = shifts; out['images'] = a.images
-    (run/'tta.json').write_text(json.dumps(out, indent=1)); print(json.dumps(out, indent=1))
+    atomic_write(run/'tta.json', json.dumps(out, indent=1)); print(json.dumps(out, indent=1))

@@ -299,7 +299,7 @@ def _train_args(p):
     p.add_argument('--bs', type=int, default=64); p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--schedule', choices=['one_cycle','reference'], default='one_cycle',
                    help="reference = the reference notebook's fine_tune (freeze-epochs head-only, then epochs unfrozen)")
-    p.add_argument("--epochs", type=int, default=10); p.add_argument("--freeze-epochs", type=int, default=2)
+    p.add_argument('--epochs', type=int, default=10); p.add_argument('--freeze-epochs', type=int, default=2)
     p.add_argument('--no-augment', dest='augment', action='store_false')
     p.add_argument('--distorted', default='mfc_distorted',
                    help="root of room/telephone-distorted copies (prepare --distort mix) swapped in while training; 'none': off")
