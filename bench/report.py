@@ -4,6 +4,7 @@
 import json, glob
 from pathlib import Path
 import pandas as pd
+from voicegender.train import speaker_bootstrap
 
 LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with fold by fold)
     'base': ("reference MFCC images (12 x 98 gray) squished to 64 x 128, one-cycle 5 epochs (lr 2e-3, bs 64), MFCC augmentation "
@@ -28,6 +29,8 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
     'c40m80_trim_distort_e10_seed1': ("the same as c40m80_trim_distort_e10, seed 1: how much a rerun moves", 'c40m80_trim_distort_e10'),
     'c40m80_trim_distort_e10_seed2': ("the same, seed 2", 'c40m80_trim_distort_e10'),
     'c40m80_trim_distort_e15': ("the same as c40m80_trim_distort_e10, 15 epochs instead of 10", 'c40m80_trim_distort_e10'),
+    'c80m80_trim_distort_e10': ("80 coefficients of 80 mel bands (images 80 x 98, input 80 x 64), 10 epochs, trimmed + copies", 'c40m80_trim_distort_e10'),
+    'c80m80_trim_distort_e10_seed1': ("the same as c80m80_trim_distort_e10, seed 1", 'c80m80_trim_distort_e10'),
 }
 
 def tta_row(name):
@@ -37,10 +40,16 @@ def tta_row(name):
     r = json.loads(f.read_text()); import numpy as np
     d = np.array(r['tta']['clip_acc_per_fold']) - np.array(r['plain']['clip_acc_per_fold'])
     return (f"| {name} + TTA | mean probability over time shifts {r['shifts']} frames of each test image (no retraining) | "
-            f"{r['tta']['clip_acc_mean']:.1%} +- {r['tta']['clip_acc_std']:.1%} | {d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up) | "
+            f"{r['tta']['clip_acc_mean']:.1%} +- {r['tta']['clip_acc_std']:.1%} | | {d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up) | "
             f"{r['tta']['speakers_correct']}/{r['tta'].get('n_speakers', '?')} | | | | |").replace('%', ' %')
 
 def _cv(name): f = Path(f'results/levers/{name}/cv.json'); return json.loads(f.read_text()) if f.exists() else None
+
+def _oof(name): return pd.read_csv(f'results/levers/{name}/oof_predictions.csv')
+
+def _interval(lo_hi, signed=False):
+    f = '{:+.1f}' if signed else '{:.1f}'
+    return f"{f.format(lo_hi[0]*100)} to {f.format(lo_hi[1]*100)}"
 
 def levers_table():
     "One row a finished run; the change against its reference run is the mean of the per-fold differences."
@@ -52,28 +61,62 @@ def levers_table():
         delta = '-'
         if ref and _cv(ref):
             d = np.array(r['clip_acc_per_fold']) - np.array(_cv(ref)['clip_acc_per_fold'])
-            delta = f"{d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up)"
-        rows.append(f"| {name} | {what} | {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} | {delta} | "
+            delta = f"{d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up; {_interval(speaker_bootstrap(_oof(name), _oof(ref)), True)})"
+        rows.append(f"| {name} | {what} | {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} | "
+                    f"{_interval(speaker_bootstrap(_oof(name)))} | {delta} | "
                     f"{r['speakers_correct']}/{r['n_speakers']} | {r['balanced_accuracy']:.1%} | "
                     f"{', '.join(map(str, r['flagged_speakers'])) or '-'} | {r['clip_acc_without_flagged']:.1%} | "
                     f"{r['train_seconds']/60:.0f} |")
-    head = ("| run | what changed | clip accuracy (mean +- sd over 5 folds) | change vs its reference, points | speakers right | "
+    head = ("| run | what changed | clip accuracy (mean +- sd over 5 folds) | 95% interval, speakers redrawn | "
+            "change vs its reference, points (95% interval, paired) | speakers right | "
             "balanced accuracy | flagged labels | clip accuracy without flagged | training minutes (5 folds) |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+            "|---|---|---|---|---|---|---|---|---|---|")
     return (head + '\n' + '\n'.join(rows)).replace('%', ' %')
+
+def ensemble_oof(names)->pd.DataFrame:
+    "Out-of-fold predictions of the runs' mean probability per clip (one name: that run's own)."
+    ps = [_oof(n).assign(clip=lambda d: d.path.map(lambda p: Path(p).stem)).set_index('clip').sort_index() for n in names]
+    assert all(len(p) == len(ps[0]) and (p.index == ps[0].index).all() for p in ps)
+    return ps[0].assign(p_female=sum(p.p_female for p in ps)/len(ps))
 
 def ensemble_row(names=('base', 'rel_deltas')):
     "Mean of the runs' probabilities per clip (same folds, same test speakers): the lever 'ensemble'."
     from voicegender.train import clip_metrics
     import numpy as np
-    ps = [pd.read_csv(f'results/levers/{n}/oof_predictions.csv').assign(clip=lambda d: d.path.map(lambda p: Path(p).stem)).set_index('clip').sort_index() for n in names]
-    assert all(len(p) == len(ps[0]) and (p.index == ps[0].index).all() for p in ps)
-    oof = ps[0].assign(p_female=sum(p.p_female for p in ps)/len(ps))
+    oof = ensemble_oof(names)
     accs = [clip_metrics(d)['accuracy'] for _,d in oof.groupby('fold')]
     sd = np.std(accs, ddof=1)
     m = clip_metrics(oof)
-    return (f"| ensemble | mean probability of {' + '.join(names)} (no extra training) | {np.mean(accs):.1%} +- {sd:.1%} | | "
+    d = np.mean(accs) - _cv(names[0])['clip_acc_mean']
+    return (f"| ensemble | mean probability of {' + '.join(names)} (no extra training) | {np.mean(accs):.1%} +- {sd:.1%} | "
+            f"{_interval(speaker_bootstrap(oof))} | {d*100:+.1f} vs the first ({_interval(speaker_bootstrap(oof, _oof(names[0])), True)}) | "
             f"{m['speakers_correct']}/{m['n_speakers']} | {m['balanced_accuracy']:.1%} | | | |").replace('%', ' %')
+
+def resemblyzer_oof()->pd.DataFrame|None:
+    "Out-of-fold p(female) of the Resemblyzer + LR baseline, refitted on its cached embeddings (seconds, no audio read)."
+    from voicegender.baselines import cached_features, cross_validate as fit_folds, lr_model
+    from voicegender.data import load_splits
+    f, clips = Path('results/embeddings_resemblyzer.npz'), pd.read_csv('results/clips.csv')
+    if not f.exists(): return None
+    F, _ = cached_features(clips.path, None, f, progress=False)   # every clip cached: nothing is computed
+    clips = clips[clips.path.isin(F.index)].reset_index(drop=True)
+    sp = load_splits(); t = sp[sp.role == 'test']; fold = dict(zip(t.speaker, t.fold))
+    r = fit_folds(F.loc[clips.path].values, clips, sp, lr_model)
+    return clips.assign(p_female=r['prob'][:, 0], fold=clips.speaker.map(fold))
+
+def target_lines(runs, rz:pd.DataFrame|None):
+    "Each run (a name, or a tuple of names: their ensemble) against the target: its interval, and its lead over Resemblyzer + LR on the same speaker draws."
+    from voicegender.train import clip_metrics
+    for n in runs:
+        names = n if isinstance(n, tuple) else (n,)
+        if any(_cv(m) is None for m in names): continue
+        o = ensemble_oof(names); m = clip_metrics(o)
+        lead = '' if rz is None else (f"; lead over Resemblyzer + LR {(_mean_acc(o) - _mean_acc(rz))*100:+.1f} points "
+                                      f"({_interval(speaker_bootstrap(o, rz), True)})")
+        print(f"{' + '.join(names)}: {_mean_acc(o):.1%} (95% interval, speakers redrawn: {_interval(speaker_bootstrap(o))}), "
+              f"{m['speakers_correct']}/{m['n_speakers']} speakers{lead}".replace('%', ' %'))
+
+def _mean_acc(oof): return oof.assign(r=(oof.p_female >= 0.5) == (oof.gender == 'female')).groupby('fold').r.mean().mean()
 
 def resnet_row(name='base', cpu_ms=None):
     "Our ResNet-34 as a row of results/baselines.csv, scored by the baselines' own code on the same folds."
@@ -112,8 +155,14 @@ if __name__ == '__main__':
     print(levers_table())
     for row in filter(None, map(tta_row, LEVERS)): print(row)
     for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1'), ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1'),
-                 ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_seed2')]:
+                 ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_seed2'),
+                 ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'), ('c40m80_trim_distort_e15', 'c80m80_trim_distort_e10'),
+                 ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]:
         if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))
+    print(); target_lines(['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e15', 'c80m80_trim_distort_e10',
+                           'c80m80_trim_distort_e10_seed1', ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
+                           ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')],
+                         resemblyzer_oof())
     print(); print(robustness_table()); print()
     for f in ['results/bench_prepare.json', 'results/bench_size.json', 'results/bench_train.json']:
         if Path(f).exists(): print(f, json.loads(Path(f).read_text()), '\n')

@@ -14,8 +14,9 @@ from .mfcc import mfcc_image, MFCC
 
 # %% auto #0
 __all__ = ['image_items', 'fold_items', 'MFCCAugment', 'DistortedCopy', 'check_copies', 'image_dls', 'gender_learner',
-           'image_recipe', 'learner_images', 'predict_images', 'tiny_learner', 'clip_metrics', 'confusion_png',
-           'new_run_dir', 'train_fold', 'label_audit', 'cross_validate', 'cli_train', 'evaluate_run', 'cli_evaluate']
+           'image_recipe', 'image_mfcc', 'learner_images', 'predict_images', 'tiny_learner', 'clip_metrics',
+           'confusion_png', 'new_run_dir', 'train_fold', 'label_audit', 'speaker_bootstrap', 'cross_validate',
+           'cli_train', 'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
 def image_items(root:str|Path='mfc_dataset')->pd.DataFrame: # path, gender, speaker
@@ -90,7 +91,7 @@ def image_dls(items:pd.DataFrame, # from `image_items`
     if distorted: check_copies(distorted, root)
     images = ImageBlock if not distorted else TransformBlock(
         type_tfms=[DistortedCopy(distorted, p_distorted), PILImage.create], batch_tfms=IntToFloatTensor)
-    rows = image_recipe(root).get('n_mfcc', MFCC['n_mfcc'])   # c0 is 1/rows of the height
+    rows = image_mfcc(root)['n_mfcc']   # c0 is 1/rows of the height
     aug = MFCCAugment(**{'n_rows': rows, **(augment if isinstance(augment, dict) else {})}) if augment else None
     dblock = DataBlock(blocks=(images, CategoryBlock(vocab=list(GENDERS))),
                        get_x=ColReader('path'), get_y=ColReader('gender'), splitter=ColSplitter('is_valid'),
@@ -132,6 +133,10 @@ def image_recipe(src)->dict:
         f = Path(src)/'recipe.json'
         return json.loads(f.read_text()) if f.exists() else dict(seconds=1.0)
     return getattr(src, 'vg', {}).get('recipe', dict(seconds=1.0))
+
+def image_mfcc(src)->dict:
+    "The MFCC settings behind a learner's or an image folder's images: the reference `MFCC` with the recipe's overrides."
+    return {**MFCC, **{k: v for k,v in image_recipe(src).items() if k in MFCC}}
 
 def learner_images(learn:Learner, y:np.ndarray, sr:int=SR,
                    trimmed:bool=False, # `y` is already cut to its speech: skip the recipe's `trim` (no second VAD pass)
@@ -220,15 +225,16 @@ def train_fold(run_dir:str|Path, # where this run's files go
     from voicegender.data import load_splits
     items, sp = image_items(image_root), load_splits(splits)
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    recipe = image_recipe(image_root)
     cfg = dict(image_root=str(image_root), splits=str(splits), fold=fold, pretrained=pretrained, arch=arch,
                size=list(size), bs=bs, schedule=schedule, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
                augment=augment, distorted=distorted and str(distorted), p_distorted=p_distorted, class_weights=class_weights, label_smoothing=label_smoothing, mixup=mixup, seed=seed,
-               recipe=image_recipe(image_root), mfcc=MFCC, torch=torch.__version__, threads=torch.get_num_threads())
+               recipe=recipe, mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
     atomic_write(run_dir/'config.json', json.dumps(cfg, indent=1))
     dls = image_dls(items, sp, fold, size, bs, seed, augment, distorted, p_distorted)
     learn = gender_learner(dls, pretrained, arch, class_weights, label_smoothing,
                            cbs=[MixUp()] if mixup else None)
-    learn.vg.update(recipe=image_recipe(image_root), fold=fold, image_root=str(image_root), splits=str(splits), size=list(size))
+    learn.vg.update(recipe=recipe, fold=fold, image_root=str(image_root), splits=str(splits), size=list(size))
     t0 = time.perf_counter()
     ctx = contextlib.nullcontext() if progress else learn.no_bar()
     with ctx:
@@ -260,6 +266,28 @@ def label_audit(oof:pd.DataFrame, # out-of-fold predictions: speaker, gender, p_
     return a.assign(flagged=a.other_share >= min_share).sort_values('other_share', ascending=False)
 
 # %% ../nbs/03_train.ipynb #a966907e
+def _right_per_speaker(oof:pd.DataFrame)->pd.DataFrame: # (fold, speaker) -> right clips, clips
+    return oof.assign(right=(oof.p_female >= 0.5) == (oof.gender == 'female')).groupby(['fold','speaker']).right.agg(['sum','size'])
+
+def speaker_bootstrap(oof:pd.DataFrame, # out-of-fold predictions: fold, speaker, gender, p_female
+                      against:pd.DataFrame|None=None, # another run's, on the same clips: the interval of oof's lead over it
+                      n:int=2000, # resamples
+                      level:float=0.95, seed:int=0)->tuple[float,float]: # (low, high) of the mean clip accuracy over folds
+    "Interval of the mean-over-folds clip accuracy (or of its difference) when each fold's test speakers are redrawn."
+    rng = np.random.default_rng(seed)
+    runs = [_right_per_speaker(o) for o in ([oof] if against is None else [oof, against])]
+    if not all(r.index.equals(runs[0].index) and (r['size'] == runs[0]['size']).all() for r in runs):
+        raise ValueError("`oof` and `against` must score the same clips of the same folds")
+    accs = []
+    for f in runs[0].index.unique('fold'):
+        draw = rng.integers(0, len(runs[0].loc[f]), (n, len(runs[0].loc[f])))   # (n, speakers): one draw for both runs
+        acc = [r.loc[f].to_numpy()[draw] for r in runs]                        # (n, speakers, [right, clips])
+        acc = [a[..., 0].sum(1) / a[..., 1].sum(1) for a in acc]
+        accs.append(acc[0] if against is None else acc[0] - acc[1])
+    lo, hi = np.quantile(np.mean(accs, 0), [(1-level)/2, (1+level)/2])
+    return float(lo), float(hi)
+
+# %% ../nbs/03_train.ipynb #eadefac1
 def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
                    folds:list[int]|None=None, # default: every fold in the split table
                    splits:str|Path='results/splits.csv', **kw)->dict:
@@ -282,7 +310,7 @@ def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
                balanced_accuracy=pooled['balanced_accuracy'], f1=pooled['f1'], confusion=pooled['confusion'],
                flagged_speakers=flagged, clip_acc_without_flagged=clean['accuracy'],
                speakers_correct_without_flagged=clean['speakers_correct'], n_speakers_without_flagged=clean['n_speakers'],
-               always_male=float((oof.gender == 'male').mean()),
+               clip_acc_interval=speaker_bootstrap(oof), always_male=float((oof.gender == 'male').mean()),
                train_seconds=float(sum(m['train_seconds'] for m in per_fold)), pretrained=per_fold[0]['pretrained'])
     oof.to_csv(run_dir/'oof_predictions.csv', index=False); audit.to_csv(run_dir/'label_audit.csv', index=False)
     atomic_write(run_dir/'cv.json', json.dumps(res, indent=1))
