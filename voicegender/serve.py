@@ -395,26 +395,28 @@ async function openMic(onChunk) {
   return {rate: ctx.sampleRate, close() { stream.getTracks().forEach(t => t.stop()); ctx.close(); }};
 }
 
-function wavBlob(chunks, rate) {   // 16-bit mono WAV
-  const n = chunks.reduce((a, c) => a + c.length, 0), v = new DataView(new ArrayBuffer(44 + 2 * n));
+function wavBlob(chunks, rate, most = Infinity) {   // 16-bit mono WAV of the first `most` samples
+  const n = Math.min(most, chunks.reduce((a, c) => a + c.length, 0)), v = new DataView(new ArrayBuffer(44 + 2 * n));
   const str = (o, s) => { for (let i = 0; i < s.length; i++) v.setUint8(o + i, s.charCodeAt(i)); };
   str(0, 'RIFF'); v.setUint32(4, 36 + 2 * n, true); str(8, 'WAVE'); str(12, 'fmt '); v.setUint32(16, 16, true);
   v.setUint16(20, 1, true); v.setUint16(22, 1, true); v.setUint32(24, rate, true); v.setUint32(28, 2 * rate, true);
   v.setUint16(32, 2, true); v.setUint16(34, 16, true); str(36, 'data'); v.setUint32(40, 2 * n, true);
   let o = 44;
-  for (const c of chunks) for (const x of c) { v.setInt16(o, Math.max(-1, Math.min(1, x)) * 32767, true); o += 2; }
+  for (const c of chunks) for (const x of c) { if (o >= 44 + 2 * n) break; v.setInt16(o, Math.max(-1, Math.min(1, x)) * 32767, true); o += 2; }
   return new Blob([v], {type: 'audio/wav'});
 }
 
 $('record').addEventListener('click', async () => {
   const btn = $('record'); btn.disabled = true;
   try {
-    const chunks = []; let rate;
-    const mic = await openMic(c => chunks.push(c)); rate = mic.rate;
+    const chunks = []; let rate = Infinity, got = 0, full;
+    const enough = new Promise(r => full = r);   // 2 s of samples, counted, not timed: a busy machine delivers late
+    const mic = await openMic(c => { chunks.push(c); got += c.length; if (got >= 2 * rate) full(); });
+    rate = mic.rate;
     $('record-status').textContent = 'Speak now! (2 s)';
-    await new Promise(r => setTimeout(r, 2000));
+    await Promise.race([enough, new Promise(r => setTimeout(r, 5000))]);
     mic.close(); $('record-status').textContent = '';
-    await classify(wavBlob(chunks, rate), 'recording.wav');
+    await classify(wavBlob(chunks, rate, 2 * rate), 'recording.wav');
   } catch (e) { $('record-status').textContent = e.message; }
   btn.disabled = false;
 });

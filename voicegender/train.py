@@ -353,7 +353,9 @@ def cli_train(argv):
               time.strftime('cv-%Y%m%d-%H%M%S'))
         if a.cv:
             r = cross_validate(run, splits=a.splits, **kw)
-            print(f"{run}: clip accuracy {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} over folds, speakers "
+            lo, hi = r['clip_acc_interval']
+            print(f"{run}: clip accuracy {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} over folds "
+                  f"(95% interval {lo:.1%} to {hi:.1%}, test speakers redrawn), speakers "
                   f"{r['speakers_correct']}/{r['n_speakers']}, flagged labels {r['flagged_speakers']} "
                   f"({'ImageNet weights' if a.pretrained else 'trained from scratch'})")
         else:
