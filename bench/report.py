@@ -92,26 +92,27 @@ def ensemble_row(names=('base', 'rel_deltas')):
             f"{_interval(speaker_bootstrap(oof))} | {d*100:+.1f} vs the first ({_interval(speaker_bootstrap(oof, _oof(names[0])), True)}) | "
             f"{m['speakers_correct']}/{m['n_speakers']} | {m['balanced_accuracy']:.1%} | | | |").replace('%', ' %')
 
-def resemblyzer_oof()->pd.DataFrame|None:
-    "Out-of-fold p(female) of the Resemblyzer + LR baseline, refitted on its cached embeddings (seconds, no audio read)."
-    from voicegender.baselines import cached_features, cross_validate as fit_folds, lr_model
+def resemblyzer_oof(mlp:bool=False)->pd.DataFrame|None:
+    "Out-of-fold p(female) of the Resemblyzer + LR (or + MLP fold-ensemble) baseline, refitted on its cached embeddings (no audio read)."
+    from voicegender.baselines import cached_features, cross_validate as fit_folds, lr_model, mlp_model, FoldEnsemble
     from voicegender.data import load_splits
     f, clips = Path('results/embeddings_resemblyzer.npz'), pd.read_csv('results/clips.csv')
     if not f.exists(): return None
     F, _ = cached_features(clips.path, None, f, progress=False)   # every clip cached: nothing is computed
     clips = clips[clips.path.isin(F.index)].reset_index(drop=True)
     sp = load_splits(); t = sp[sp.role == 'test']; fold = dict(zip(t.speaker, t.fold))
-    r = fit_folds(F.loc[clips.path].values, clips, sp, lr_model)
+    r = fit_folds(F.loc[clips.path].values, clips, sp, (lambda: FoldEnsemble(mlp_model(), k=5)) if mlp else lr_model)
     return clips.assign(p_female=r['prob'][:, 0], fold=clips.speaker.map(fold))
 
-def target_lines(runs, rz:pd.DataFrame|None):
-    "Each run (a name, or a tuple of names: their ensemble) against the target: its interval, and its lead over Resemblyzer + LR on the same speaker draws."
+def target_lines(runs, rz:pd.DataFrame|None, baseline:str='Resemblyzer + LR'):
+    "Each run (a name, or a tuple of names: their ensemble) against the target: its interval, and its lead over `rz` on the same speaker draws."
     from voicegender.train import clip_metrics
+    if rz is not None: print(f"{baseline}, refitted on the cached embeddings: {_mean_acc(rz):.1%}".replace('%', ' %'))
     for n in runs:
         names = n if isinstance(n, tuple) else (n,)
         if any(_cv(m) is None for m in names): continue
         o = ensemble_oof(names); m = clip_metrics(o)
-        lead = '' if rz is None else (f"; lead over Resemblyzer + LR {(_mean_acc(o) - _mean_acc(rz))*100:+.1f} points "
+        lead = '' if rz is None else (f"; lead over {baseline} {(_mean_acc(o) - _mean_acc(rz))*100:+.1f} points "
                                       f"({_interval(speaker_bootstrap(o, rz), True)})")
         print(f"{' + '.join(names)}: {_mean_acc(o):.1%} (95% interval, speakers redrawn: {_interval(speaker_bootstrap(o))}), "
               f"{m['speakers_correct']}/{m['n_speakers']} speakers{lead}".replace('%', ' %'))
@@ -159,10 +160,11 @@ if __name__ == '__main__':
                  ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'), ('c40m80_trim_distort_e15', 'c80m80_trim_distort_e10'),
                  ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]:
         if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))
-    print(); target_lines(['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e15', 'c80m80_trim_distort_e10',
-                           'c80m80_trim_distort_e10_seed1', ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
-                           ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')],
-                         resemblyzer_oof())
+    strong = ['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e15', 'c80m80_trim_distort_e10',
+              'c80m80_trim_distort_e10_seed1', ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
+              ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]
+    print(); target_lines(strong, resemblyzer_oof())
+    print(); target_lines(strong, resemblyzer_oof(mlp=True), 'Resemblyzer + MLP fold-ensemble')
     print(); print(robustness_table()); print()
     for f in ['results/bench_prepare.json', 'results/bench_size.json', 'results/bench_train.json']:
         if Path(f).exists(): print(f, json.loads(Path(f).read_text()), '\n')
