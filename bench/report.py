@@ -4,7 +4,7 @@
 import json, glob
 from pathlib import Path
 import pandas as pd
-from voicegender.train import speaker_bootstrap
+from voicegender.train import speaker_bootstrap, clip_metrics
 
 LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with fold by fold)
     'base': ("reference MFCC images (12 x 98 gray) squished to 64 x 128, one-cycle 5 epochs (lr 2e-3, bs 64), MFCC augmentation "
@@ -56,14 +56,14 @@ def levers_table():
     import numpy as np
     rows = []
     for name, (what, ref) in LEVERS.items():
-        r = _cv(name)
+        r, r_ref = _cv(name), ref and _cv(ref)
         if r is None: continue
-        delta = '-'
-        if ref and _cv(ref):
-            d = np.array(r['clip_acc_per_fold']) - np.array(_cv(ref)['clip_acc_per_fold'])
-            delta = f"{d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up; {_interval(speaker_bootstrap(_oof(name), _oof(ref)), True)})"
+        o, delta = _oof(name), '-'
+        if r_ref:
+            d = np.array(r['clip_acc_per_fold']) - np.array(r_ref['clip_acc_per_fold'])
+            delta = f"{d.mean()*100:+.1f} ({(d > 0).sum()}/{len(d)} folds up; {_interval(speaker_bootstrap(o, _oof(ref)), True)})"
         rows.append(f"| {name} | {what} | {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} | "
-                    f"{_interval(speaker_bootstrap(_oof(name)))} | {delta} | "
+                    f"{_interval(speaker_bootstrap(o))} | {delta} | "
                     f"{r['speakers_correct']}/{r['n_speakers']} | {r['balanced_accuracy']:.1%} | "
                     f"{', '.join(map(str, r['flagged_speakers'])) or '-'} | {r['clip_acc_without_flagged']:.1%} | "
                     f"{r['train_seconds']/60:.0f} |")
@@ -81,10 +81,9 @@ def ensemble_oof(names)->pd.DataFrame:
 
 def ensemble_row(names=('base', 'rel_deltas')):
     "Mean of the runs' probabilities per clip (same folds, same test speakers): the lever 'ensemble'."
-    from voicegender.train import clip_metrics
     import numpy as np
     oof = ensemble_oof(names)
-    accs = [clip_metrics(d)['accuracy'] for _,d in oof.groupby('fold')]
+    accs = _fold_accs(oof)
     sd = np.std(accs, ddof=1)
     m = clip_metrics(oof)
     d = np.mean(accs) - _cv(names[0])['clip_acc_mean']
@@ -106,7 +105,6 @@ def resemblyzer_oof(mlp:bool=False)->pd.DataFrame|None:
 
 def target_lines(runs, rz:pd.DataFrame|None, baseline:str='Resemblyzer + LR'):
     "Each run (a name, or a tuple of names: their ensemble) against the target: its interval, and its lead over `rz` on the same speaker draws."
-    from voicegender.train import clip_metrics
     if rz is not None: print(f"{baseline}, refitted on the cached embeddings: {_mean_acc(rz):.1%}".replace('%', ' %'))
     for n in runs:
         names = n if isinstance(n, tuple) else (n,)
@@ -117,7 +115,8 @@ def target_lines(runs, rz:pd.DataFrame|None, baseline:str='Resemblyzer + LR'):
         print(f"{' + '.join(names)}: {_mean_acc(o):.1%} (95% interval, speakers redrawn: {_interval(speaker_bootstrap(o))}), "
               f"{m['speakers_correct']}/{m['n_speakers']} speakers{lead}".replace('%', ' %'))
 
-def _mean_acc(oof): return oof.assign(r=(oof.p_female >= 0.5) == (oof.gender == 'female')).groupby('fold').r.mean().mean()
+def _fold_accs(oof): return [clip_metrics(d)['accuracy'] for _,d in oof.groupby('fold')]
+def _mean_acc(oof): a = _fold_accs(oof); return sum(a) / len(a)
 
 def resnet_row(name='base', cpu_ms=None):
     "Our ResNet-34 as a row of results/baselines.csv, scored by the baselines' own code on the same folds."
