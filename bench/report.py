@@ -31,6 +31,10 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
     'c40m80_trim_distort_e15': ("the same as c40m80_trim_distort_e10, 15 epochs instead of 10", 'c40m80_trim_distort_e10'),
     'c80m80_trim_distort_e10': ("80 coefficients of 80 mel bands (images 80 x 98, input 80 x 64), 10 epochs, trimmed + copies", 'c40m80_trim_distort_e10'),
     'c80m80_trim_distort_e10_seed1': ("the same as c80m80_trim_distort_e10, seed 1", 'c80m80_trim_distort_e10'),
+    's32_trim_distort_e10_tov': ("the default, trained on each fold's validation speakers too (47 speakers instead of 35, "
+                                 "as the baselines train)", 's32_trim_distort_e10'),
+    'c40m80_trim_distort_e10_tov': ("the 40 x 80 option, trained on the validation speakers too", 'c40m80_trim_distort_e10'),
+    'c40m80_trim_distort_e10_tov_seed1': ("the same, seed 1 (declared before either ran)", 'c40m80_trim_distort_e10_seed1'),
 }
 
 def tta_row(name):
@@ -91,17 +95,55 @@ def ensemble_row(names=('base', 'rel_deltas')):
             f"{_interval(speaker_bootstrap(oof))} | {d*100:+.1f} vs the first ({_interval(speaker_bootstrap(oof, _oof(names[0])), True)}) | "
             f"{m['speakers_correct']}/{m['n_speakers']} | {m['balanced_accuracy']:.1%} | | | |").replace('%', ' %')
 
-def resemblyzer_oof(mlp:bool=False)->pd.DataFrame|None:
-    "Out-of-fold p(female) of the Resemblyzer + LR (or + MLP fold-ensemble) baseline, refitted on its cached embeddings (no audio read)."
-    from voicegender.baselines import cached_features, cross_validate as fit_folds, lr_model, mlp_model, FoldEnsemble
+def baseline_oof(cache:str, make, columns=None)->pd.DataFrame|None:
+    "Out-of-fold p(female) of a baseline refitted on the same folds from its feature cache (no audio read); None without it."
+    from voicegender.baselines import cached_features, cross_validate as fit_folds
     from voicegender.data import load_splits
-    f, clips = Path('results/embeddings_resemblyzer.npz'), pd.read_csv('results/clips.csv')
+    f, clips = Path(cache), pd.read_csv('results/clips.csv')
     if not f.exists(): return None
     F, _ = cached_features(clips.path, None, f, progress=False)   # every clip cached: nothing is computed
     clips = clips[clips.path.isin(F.index)].reset_index(drop=True)
     sp = load_splits(); t = sp[sp.role == 'test']; fold = dict(zip(t.speaker, t.fold))
-    r = fit_folds(F.loc[clips.path].values, clips, sp, (lambda: FoldEnsemble(mlp_model(), k=5)) if mlp else lr_model)
+    r = fit_folds(F.loc[clips.path, columns or F.columns].values, clips, sp, make)
     return clips.assign(p_female=r['prob'][:, 0], fold=clips.speaker.map(fold))
+
+def resemblyzer_oof(mlp:bool=False)->pd.DataFrame|None:
+    "Resemblyzer + LR (or + MLP fold-ensemble), refitted on its cached embeddings (`bench/baselines.py` makes them)."
+    from voicegender.baselines import lr_model, mlp_model, FoldEnsemble
+    return baseline_oof('results/embeddings_resemblyzer.npz', (lambda: FoldEnsemble(mlp_model(), k=5)) if mlp else lr_model)
+
+ACOUSTIC_CACHE = 'results/acoustic_features.csv'   # pitch, spectral and MFCC statistics per clip (`bench/baselines.py`)
+
+def acoustic_oofs()->dict:
+    "The acoustic-statistics baselines (37 features), refitted: {name: out-of-fold predictions}; empty without the cache."
+    from voicegender.baselines import lr_model, mlp_model, gbm_model, FoldEnsemble, ACOUSTIC_COLUMNS
+    makes = {'MLP fold-ensemble': lambda: FoldEnsemble(mlp_model(), k=5), 'gradient boosting': gbm_model, 'LR': lr_model}
+    if not Path(ACOUSTIC_CACHE).exists(): return {}
+    return {k: baseline_oof(ACOUSTIC_CACHE, m, ACOUSTIC_COLUMNS) for k,m in makes.items()}
+
+def fusion_lines(runs, acoustic:dict):
+    "Late fusion, no weights tuned: the mean of a run's p(female) and an acoustic-statistics model's, clip by clip."
+    for n in runs:
+        if _cv(n) is None: continue
+        o = ensemble_oof((n,)); rows = []
+        for k, a in acoustic.items():
+            pa = a.set_index(a.path.map(lambda p: Path(p).stem)).p_female.loc[o.index]
+            fu = o.assign(p_female=(o.p_female + pa)/2); m = clip_metrics(fu)
+            rows.append(f"+ {k} {_mean_acc(fu):.1%}, {m['speakers_correct']}/{m['n_speakers']} "
+                        f"({(_mean_acc(fu) - _mean_acc(o))*100:+.1f}; {_interval(speaker_bootstrap(fu, o), True)})")
+        print(f"{n} {_mean_acc(o):.1%}: {'; '.join(rows)}".replace('%', ' %'))
+
+def pitch_lines(k:int=4):
+    "Median F0 (pyin) per speaker, from the acoustic cache: the highest men and the lowest women, where the labels meet."
+    from voicegender.baselines import cached_features
+    if not Path(ACOUSTIC_CACHE).exists(): return
+    clips = pd.read_csv('results/clips.csv')
+    A = cached_features(clips.path, None, ACOUSTIC_CACHE, progress=False)[0].join(clips.set_index('path')[['speaker', 'gender']])
+    f0 = A.groupby('speaker').agg(gender=('gender', 'first'), f0=('f0_median', 'median')).dropna()
+    for g, asc, end in (('male', False, 'highest'), ('female', True, 'lowest')):
+        d = f0[f0.gender == g].f0.sort_values(ascending=asc)
+        print(f"{g} speakers' median F0 {d.min():.0f} to {d.max():.0f} Hz ({len(d)} with voiced frames); the {end}: "
+              + ', '.join(f"{s} {v:.0f} Hz" for s, v in d.head(k).items()))
 
 def target_lines(runs, rz:pd.DataFrame|None, baseline:str='Resemblyzer + LR'):
     "Each run (a name, or a tuple of names: their ensemble) against the target: its interval, and its lead over `rz` on the same speaker draws."
@@ -160,10 +202,14 @@ if __name__ == '__main__':
                  ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]:
         if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))
     strong = ['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e15', 'c80m80_trim_distort_e10',
-              'c80m80_trim_distort_e10_seed1', ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
+              'c80m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_tov', 'c40m80_trim_distort_e10_tov_seed1',
+              ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
               ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]
     print(); target_lines(strong, resemblyzer_oof())
     print(); target_lines(strong, resemblyzer_oof(mlp=True), 'Resemblyzer + MLP fold-ensemble')
+    print(); fusion_lines(['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1',
+                           'c40m80_trim_distort_e10_seed2'], acoustic_oofs())
+    print(); pitch_lines()
     print(); print(robustness_table()); print()
     for f in ['results/bench_prepare.json', 'results/bench_size.json', 'results/bench_train.json']:
         if Path(f).exists(): print(f, json.loads(Path(f).read_text()), '\n')

@@ -224,6 +224,8 @@ def calibrate(run_dir:str|Path, # results/<run> with model.pkl and config.json
     cfg = {**getattr(learn, 'vg', {}), **(json.loads(cfg_file.read_text()) if cfg_file.exists() else {})}
     missing = [k for k in ('image_root', 'splits', 'fold') if k not in cfg]
     if missing: raise ValueError(f"{run_dir}: config.json lacks {missing}; cannot find the validation speakers")
+    if cfg.get('train_on_valid'): raise ValueError(f"{run_dir}: trained on its validation speakers (train_on_valid), "
+                                                   "so none is left unheard to calibrate on; calibrate a run trained without it")
     items = fold_items(image_items(_resolve(cfg['image_root'], run_dir)), load_splits(_resolve(cfg['splits'], run_dir)),
                        int(cfg['fold']))
     items = items[items.role.isin(['valid', 'test'])].reset_index(drop=True)

@@ -82,10 +82,13 @@ def image_dls(items:pd.DataFrame, # from `image_items`
               augment:bool|dict=True, # `MFCCAugment` on training batches (a dict: its options)
               distorted:str|Path|None=None, # root of distorted copies (`prepare --distort`) that `DistortedCopy` swaps in
               p_distorted:float=0.5,
+              train_on_valid:bool=False, # the validation speakers are trained on too (then no longer unseen)
               num_workers:int=0)->DataLoaders:
     "DataLoaders over one fold: train on its training speakers, validate on its validation speakers."
     df = fold_items(items, splits, fold)
-    df = df[df.role.isin(['train','valid'])].assign(is_valid=lambda d: d.role == 'valid').reset_index(drop=True)
+    df = df[df.role.isin(['train','valid'])].assign(is_valid=lambda d: d.role == 'valid')
+    if train_on_valid: df = pd.concat([df, df[df.is_valid].assign(is_valid=False)])
+    df = df.reset_index(drop=True)
     set_seed(seed, reproducible=True)
     root = Path(items.path.iloc[0]).parent.parent   # image root/gender/name.jpg: the root holds recipe.json
     if distorted: check_copies(distorted, root)
@@ -220,7 +223,9 @@ def train_fold(run_dir:str|Path, # where this run's files go
                augment:bool|dict=True, # `MFCCAugment` (a dict: its options)
                distorted:str|None=None, p_distorted:float=0.5, # distorted copies swapped in while training (`image_dls`)
                class_weights:bool=True,
-               label_smoothing:float=0.1, mixup:bool=False, seed:int=42, progress:bool=True)->dict:
+               label_smoothing:float=0.1, mixup:bool=False, seed:int=42,
+               train_on_valid:bool=False, # train on the validation speakers too, as the baselines do (the schedule is fixed)
+               progress:bool=True)->dict:
     "Train on one fold's training speakers, pick nothing on its test speakers, evaluate there, export."
     from voicegender.data import load_splits
     items, sp = image_items(image_root), load_splits(splits)
@@ -229,9 +234,9 @@ def train_fold(run_dir:str|Path, # where this run's files go
     cfg = dict(image_root=str(image_root), splits=str(splits), fold=fold, pretrained=pretrained, arch=arch,
                size=list(size), bs=bs, schedule=schedule, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
                augment=augment, distorted=distorted and str(distorted), p_distorted=p_distorted, class_weights=class_weights, label_smoothing=label_smoothing, mixup=mixup, seed=seed,
-               recipe=recipe, mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
+               train_on_valid=train_on_valid, recipe=recipe, mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
     atomic_write(run_dir/'config.json', json.dumps(cfg, indent=1))
-    dls = image_dls(items, sp, fold, size, bs, seed, augment, distorted, p_distorted)
+    dls = image_dls(items, sp, fold, size, bs, seed, augment, distorted, p_distorted, train_on_valid)
     learn = gender_learner(dls, pretrained, arch, class_weights, label_smoothing,
                            cbs=[MixUp()] if mixup else None)
     learn.vg.update(recipe=recipe, fold=fold, image_root=str(image_root), splits=str(splits), size=list(size))
@@ -334,6 +339,8 @@ def _train_args(p):
     p.add_argument('--p-distorted', type=float, default=0.5, help="chance a training image is swapped for its copy")
     p.add_argument('--no-class-weights', dest='class_weights', action='store_false')
     p.add_argument('--label-smoothing', type=float, default=0.1); p.add_argument('--mixup', action='store_true')
+    p.add_argument('--train-on-valid', action='store_true',
+                   help="train on the fold's validation speakers too (as the baselines do); the run cannot be calibrated")
     p.add_argument('--seed', type=int, default=42); p.add_argument('--overwrite', action='store_true')
 
 def cli_train(argv):
@@ -347,7 +354,8 @@ def cli_train(argv):
     kw = dict(image_root=a.images, pretrained=a.pretrained, arch=a.arch, size=tuple(int(x) for x in a.size.split(',')),
               bs=a.bs, schedule=a.schedule, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, augment=a.augment,
               distorted=a.distorted, p_distorted=a.p_distorted,
-              class_weights=a.class_weights, label_smoothing=a.label_smoothing, mixup=a.mixup, seed=a.seed)
+              class_weights=a.class_weights, label_smoothing=a.label_smoothing, mixup=a.mixup, seed=a.seed,
+              train_on_valid=a.train_on_valid)
     try:
         run = new_run_dir(a.name, overwrite=a.overwrite) if not a.cv else Path('results')/(a.name or
               time.strftime('cv-%Y%m%d-%H%M%S'))
