@@ -35,6 +35,12 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
                                  "as the baselines train)", 's32_trim_distort_e10'),
     'c40m80_trim_distort_e10_tov': ("the 40 x 80 option, trained on the validation speakers too", 'c40m80_trim_distort_e10'),
     'c40m80_trim_distort_e10_tov_seed1': ("the same, seed 1 (declared before either ran)", 'c40m80_trim_distort_e10_seed1'),
+    's32_trim_distort_e10_x13': ("the default, speaker 13 (the flagged label) kept out of training (`--exclude-speakers 13`); "
+                                 "still tested, labelled male", 's32_trim_distort_e10'),
+    'c40m80_trim_distort_e10_x13': ("the 40 x 80 option, speaker 13 kept out of training; still tested, labelled male",
+                                    'c40m80_trim_distort_e10'),
+    'c40m80_trim_distort_e10_x13_seed1': ("the same, seed 1 (declared before either ran)", 'c40m80_trim_distort_e10_seed1'),
+    'c40m80_trim_distort_e10_x13_seed2': ("the same, seed 2 (declared after seeds 42 and 1 had run)", 'c40m80_trim_distort_e10_seed2'),
 }
 
 def tta_row(name):
@@ -145,6 +151,28 @@ def pitch_lines(k:int=4):
         print(f"{g} speakers' median F0 {d.min():.0f} to {d.max():.0f} Hz ({len(d)} with voiced frames); the {end}: "
               + ', '.join(f"{s} {v:.0f} Hz" for s, v in d.head(k).items()))
 
+def inner_audit_lines():
+    "The label audit redone inside each fold's training side only (5 speaker groups, LR): which speakers a fold could drop without its test speakers."
+    import numpy as np
+    from sklearn.model_selection import GroupKFold
+    from voicegender.baselines import cached_features, lr_model, gender_index, ACOUSTIC_COLUMNS
+    from voicegender.train import label_audit
+    from voicegender.data import load_splits
+    clips, sp = pd.read_csv('results/clips.csv'), load_splits()
+    features = {'acoustic statistics + LR': (ACOUSTIC_CACHE, ACOUSTIC_COLUMNS),
+                'Resemblyzer + LR': ('results/embeddings_resemblyzer.npz', None)}
+    for name, (cache, cols) in features.items():
+        if not Path(cache).exists(): continue
+        F = cached_features(clips.path, None, cache, progress=False)[0]
+        X, y, flags = F.loc[clips.path, cols or F.columns].values, gender_index(clips.gender), []
+        for f in sorted(sp.fold.unique()):
+            m = clips.speaker.isin(sp[(sp.fold == f) & (sp.role != 'test')].speaker).values
+            p, g = np.zeros(m.sum()), clips.speaker.values[m]
+            for a, b in GroupKFold(5).split(X[m], y[m], g): p[b] = lr_model().fit(X[m][a], y[m][a]).predict_proba(X[m][b])[:, 0]
+            au = label_audit(clips[m].assign(p_female=p))
+            flags.append(f"fold {f}: " + (', '.join(f"{r.speaker} ({r.other_share:.0%})" for r in au[au.flagged].itertuples()) or 'none'))
+        print(f"{name}, flagged among each fold's training speakers: {'; '.join(flags)}".replace('%', ' %'))
+
 def target_lines(runs, rz:pd.DataFrame|None, baseline:str='Resemblyzer + LR'):
     "Each run (a name, or a tuple of names: their ensemble) against the target: its interval, and its lead over `rz` on the same speaker draws."
     if rz is not None: print(f"{baseline}, refitted on the cached embeddings: {_mean_acc(rz):.1%}".replace('%', ' %'))
@@ -193,7 +221,9 @@ if __name__ == '__main__':
     lat = json.loads(Path('results/bench_latency.json').read_text()) if Path('results/bench_latency.json').exists() else {}
     print(resnet_row('s32_trim_distort_e10', cpu_ms=lat.get('median_ms', {}).get('total')))
     f = Path('results/bench_latency_c40m80.json')
-    print(resnet_row('c40m80_trim_distort_e10', cpu_ms=json.loads(f.read_text())['median_ms']['total'] if f.exists() else None))
+    ms = json.loads(f.read_text())['median_ms']['total'] if f.exists() else None
+    print(resnet_row('c40m80_trim_distort_e10', cpu_ms=ms))
+    print(resnet_row('c40m80_trim_distort_e10_x13', cpu_ms=ms))   # the same network and input: the same latency
     print(levers_table())
     for row in filter(None, map(tta_row, LEVERS)): print(row)
     for pair in [('base', 'rel_deltas'), ('size32x64', 's32_seed1'), ('c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1'),
@@ -203,6 +233,8 @@ if __name__ == '__main__':
         if all(Path(f'results/levers/{n}/cv.json').exists() for n in pair): print(ensemble_row(pair))
     strong = ['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e15', 'c80m80_trim_distort_e10',
               'c80m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_tov', 'c40m80_trim_distort_e10_tov_seed1',
+              's32_trim_distort_e10_x13', 'c40m80_trim_distort_e10_x13', 'c40m80_trim_distort_e10_x13_seed1',
+              'c40m80_trim_distort_e10_x13_seed2',
               ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
               ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]
     print(); target_lines(strong, resemblyzer_oof())
@@ -210,6 +242,7 @@ if __name__ == '__main__':
     print(); fusion_lines(['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e10_seed1',
                            'c40m80_trim_distort_e10_seed2'], acoustic_oofs())
     print(); pitch_lines()
+    print(); inner_audit_lines()
     print(); print(robustness_table()); print()
     for f in ['results/bench_prepare.json', 'results/bench_size.json', 'results/bench_train.json']:
         if Path(f).exists(): print(f, json.loads(Path(f).read_text()), '\n')

@@ -83,10 +83,11 @@ def image_dls(items:pd.DataFrame, # from `image_items`
               distorted:str|Path|None=None, # root of distorted copies (`prepare --distort`) that `DistortedCopy` swaps in
               p_distorted:float=0.5,
               train_on_valid:bool=False, # the validation speakers are trained on too (then no longer unseen)
+              exclude:list=(), # speakers kept out of training and validation (e.g. flagged by `label_audit`); still tested
               num_workers:int=0)->DataLoaders:
     "DataLoaders over one fold: train on its training speakers, validate on its validation speakers."
     df = fold_items(items, splits, fold)
-    df = df[df.role.isin(['train','valid'])].assign(is_valid=lambda d: d.role == 'valid')
+    df = df[df.role.isin(['train','valid']) & ~df.speaker.isin(exclude)].assign(is_valid=lambda d: d.role == 'valid')
     if train_on_valid: df = pd.concat([df, df[df.is_valid].assign(is_valid=False)])
     df = df.reset_index(drop=True)
     set_seed(seed, reproducible=True)
@@ -225,6 +226,7 @@ def train_fold(run_dir:str|Path, # where this run's files go
                class_weights:bool=True,
                label_smoothing:float=0.1, mixup:bool=False, seed:int=42,
                train_on_valid:bool=False, # train on the validation speakers too, as the baselines do (the schedule is fixed)
+               exclude_speakers:list=(), # kept out of training and validation (`image_dls`); tested if in this fold's test
                progress:bool=True)->dict:
     "Train on one fold's training speakers, pick nothing on its test speakers, evaluate there, export."
     from voicegender.data import load_splits
@@ -234,9 +236,9 @@ def train_fold(run_dir:str|Path, # where this run's files go
     cfg = dict(image_root=str(image_root), splits=str(splits), fold=fold, pretrained=pretrained, arch=arch,
                size=list(size), bs=bs, schedule=schedule, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
                augment=augment, distorted=distorted and str(distorted), p_distorted=p_distorted, class_weights=class_weights, label_smoothing=label_smoothing, mixup=mixup, seed=seed,
-               train_on_valid=train_on_valid, recipe=recipe, mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
+               train_on_valid=train_on_valid, exclude_speakers=[int(s) for s in exclude_speakers], recipe=recipe, mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
     atomic_write(run_dir/'config.json', json.dumps(cfg, indent=1))
-    dls = image_dls(items, sp, fold, size, bs, seed, augment, distorted, p_distorted, train_on_valid)
+    dls = image_dls(items, sp, fold, size, bs, seed, augment, distorted, p_distorted, train_on_valid, exclude_speakers)
     learn = gender_learner(dls, pretrained, arch, class_weights, label_smoothing,
                            cbs=[MixUp()] if mixup else None)
     learn.vg.update(recipe=recipe, fold=fold, image_root=str(image_root), splits=str(splits), size=list(size))
@@ -341,6 +343,8 @@ def _train_args(p):
     p.add_argument('--label-smoothing', type=float, default=0.1); p.add_argument('--mixup', action='store_true')
     p.add_argument('--train-on-valid', action='store_true',
                    help="train on the fold's validation speakers too (as the baselines do); the run cannot be calibrated")
+    p.add_argument('--exclude-speakers', type=int, nargs='+', default=[], metavar='ID',
+                   help="speakers kept out of training and validation, e.g. those the label audit flags (still tested)")
     p.add_argument('--seed', type=int, default=42); p.add_argument('--overwrite', action='store_true')
 
 def cli_train(argv):
@@ -355,7 +359,7 @@ def cli_train(argv):
               bs=a.bs, schedule=a.schedule, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, augment=a.augment,
               distorted=a.distorted, p_distorted=a.p_distorted,
               class_weights=a.class_weights, label_smoothing=a.label_smoothing, mixup=a.mixup, seed=a.seed,
-              train_on_valid=a.train_on_valid)
+              train_on_valid=a.train_on_valid, exclude_speakers=a.exclude_speakers)
     try:
         run = new_run_dir(a.name, overwrite=a.overwrite) if not a.cv else Path('results')/(a.name or
               time.strftime('cv-%Y%m%d-%H%M%S'))
