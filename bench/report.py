@@ -41,6 +41,10 @@ LEVERS = {  # results/levers/<name>: (what changed, the run it is compared with 
                                     'c40m80_trim_distort_e10'),
     'c40m80_trim_distort_e10_x13_seed1': ("the same, seed 1 (declared before either ran)", 'c40m80_trim_distort_e10_seed1'),
     'c40m80_trim_distort_e10_x13_seed2': ("the same, seed 2 (declared after seeds 42 and 1 had run)", 'c40m80_trim_distort_e10_seed2'),
+    'c40m80_trim_distort_e10_nested': ("the 40 x 80 option, each fold without the speakers its own training-side audit flags "
+                                       "(Resemblyzer + LR: 13 in folds 1-4, 55 in fold 0)", 'c40m80_trim_distort_e10'),
+    'c40m80_trim_distort_e10_nested_seed1': ("the same, seed 1", 'c40m80_trim_distort_e10_seed1'),
+    'c40m80_trim_distort_e10_nested_seed2': ("the same, seed 2", 'c40m80_trim_distort_e10_seed2'),
 }
 
 def tta_row(name):
@@ -234,7 +238,8 @@ if __name__ == '__main__':
     strong = ['s32_trim_distort_e10', 'c40m80_trim_distort_e10', 'c40m80_trim_distort_e15', 'c80m80_trim_distort_e10',
               'c80m80_trim_distort_e10_seed1', 'c40m80_trim_distort_e10_tov', 'c40m80_trim_distort_e10_tov_seed1',
               's32_trim_distort_e10_x13', 'c40m80_trim_distort_e10_x13', 'c40m80_trim_distort_e10_x13_seed1',
-              'c40m80_trim_distort_e10_x13_seed2',
+              'c40m80_trim_distort_e10_x13_seed2', 'c40m80_trim_distort_e10_nested', 'c40m80_trim_distort_e10_nested_seed1',
+              'c40m80_trim_distort_e10_nested_seed2',
               ('c40m80_trim_distort_e10', 'c80m80_trim_distort_e10'),
               ('c40m80_trim_distort_e10_seed1', 'c80m80_trim_distort_e10_seed1')]
     print(); target_lines(strong, resemblyzer_oof())
