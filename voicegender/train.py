@@ -87,6 +87,8 @@ def image_dls(items:pd.DataFrame, # from `image_items`
               num_workers:int=0)->DataLoaders:
     "DataLoaders over one fold: train on its training speakers, validate on its validation speakers."
     df = fold_items(items, splits, fold)
+    unknown = sorted(set(exclude) - set(splits.speaker))
+    if unknown: raise ValueError(f"exclude: speakers {unknown} are not in the split table (a typo?)")
     df = df[df.role.isin(['train','valid']) & ~df.speaker.isin(exclude)].assign(is_valid=lambda d: d.role == 'valid')
     if train_on_valid: df = pd.concat([df, df[df.is_valid].assign(is_valid=False)])
     df = df.reset_index(drop=True)
