@@ -41,7 +41,17 @@ def main(argv:list[str]|None=None):
 # %% ../nbs/10_cli.ipynb #80474c6d
 def _parser(name, desc): return argparse.ArgumentParser(prog=f'voicegender {name}', description=desc)
 
-def _data_arg(p): p.add_argument('--data', help="corpus root with data/NN/*.wav (default: $VOICEGENDER_DATA, then ./AudioMNIST)")
+def _data_arg(p): p.add_argument('--data', action='append', help="corpus folder: AudioMNIST layout (data/NN/*.wav) or "
+    "with a manifest.csv (path, speaker, gender[, age]); repeat for several corpora (default: $VOICEGENDER_DATA, then ./AudioMNIST)")
+
+def _clips(data:list|None)->tuple:
+    "(clip table, report, description): one AudioMNIST-layout corpus as in the tutorial, else `corpus_table`."
+    from voicegender.data import clip_table, find_corpus, corpus_table, MANIFEST
+    if not data or (len(data) == 1 and not (Path(data[0])/MANIFEST).exists() and not Path(data[0]).is_file()):
+        root = find_corpus(data[0] if data else None); clips,report = clip_table(root)
+        return clips, report, str(root)
+    clips,report = corpus_table(data)
+    return clips, report, ', '.join(sorted(clips.corpus.unique()))
 
 def cli_download(argv):
     p = _parser('download', COMMANDS['download'][1])
@@ -65,25 +75,26 @@ def cli_prepare(argv):
     p.add_argument('--c0-relative', action='store_true', help="c0 relative to the clip's loudest frame")
     p.add_argument('--no-trim', dest='trim', action='store_false',
                    help="keep leading/trailing non-speech (default: cut it with Silero VAD, as predict does)")
-    p.add_argument('--distort', choices=['reverb', 'codec', 'mix'], default=None,
-                   help="room/telephone-distorted copies of every clip, for training augmentation")
+    p.add_argument('--distort', choices=['reverb', 'codec', 'mix', 'mic'], default=None,
+                   help="distorted copies of every clip, for training augmentation: room, telephone, or (mic) "
+                        "another microphone, room and line")
+    p.add_argument('--level', action='store_true', help="bring each clip to -20 dBFS first: images ignore the recording's gain")
+    p.add_argument('--cmn', action='store_true', help="cepstral mean normalisation of c1.. (cancels a fixed channel colouring)")
     p.add_argument('--n-mfcc', type=int, default=None, help="MFCC coefficients, the image's rows (default: 12, the reference recipe)")
     p.add_argument('--n-mels', type=int, default=None, help="mel bands (default: 40, the reference recipe)")
     a = p.parse_args(argv)
     a.out = a.out or ('mfc_distorted' if a.distort else 'mfc_dataset')
     a.maps = a.maps or ('maps/distorted' if a.distort else 'maps')
-    from voicegender.data import clip_table, find_corpus
     from voicegender.mfcc import prepare
-    try: root = find_corpus(a.data)
-    except FileNotFoundError as e: print(f"error: {e}", file=sys.stderr); return 1
-    clips,report = clip_table(root)
+    try: clips,report,root = _clips(a.data)
+    except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 1
     res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
     clips.to_csv(res/'clips.csv', index=False)
     (res/'ingest_report.txt').write_text('\n'.join(report) + '\n')
-    for w in report: print(f"warning: {w}", file=sys.stderr)
+    for w in report: print(f"{'' if ': ' in w and 'clips,' in w else 'warning: '}{w}", file=sys.stderr)
     print(f"{len(clips)} clips from {clips.speaker.nunique()} speakers in {root} "
           f"({', '.join(f'{g}: {n}' for g,n in clips.gender.value_counts().items())})")
-    opts = {k: True for k in ('deltas', 'c0_relative', 'trim') if getattr(a, k)}
+    opts = {k: True for k in ('deltas', 'c0_relative', 'trim', 'level', 'cmn') if getattr(a, k)}
     if a.distort: opts['distort'] = a.distort
     opts.update({k: getattr(a, k) for k in ('n_mfcc', 'n_mels') if getattr(a, k) is not None})   # recorded only when not the reference
     try: r = prepare(clips, a.out, a.maps, a.seconds, a.workers, force=a.force, **opts)
@@ -99,13 +110,21 @@ def cli_split(argv):
     _data_arg(p)
     p.add_argument('--folds', type=int, default=5); p.add_argument('--seed', type=int, default=42)
     p.add_argument('--becker', action='store_true', help="the AudioMNIST reference 4-fold gender protocol instead")
+    p.add_argument('--loco', action='store_true', help="several corpora: leave-one-corpus-out folds (results/splits_loco.csv)")
+    p.add_argument('--holdout', action='store_true',
+                   help="several corpora: one fold, 10 %% of each corpus' speakers tested (results/splits_holdout.csv)")
     p.add_argument('--out', default=None, help="default: results/splits.csv (results/splits_becker.csv with --becker)")
     a = p.parse_args(argv)
-    from voicegender.data import clip_table, find_corpus, speaker_splits, becker_splits, read_metadata, save_splits
-    try: root = find_corpus(a.data)
-    except FileNotFoundError as e: print(f"error: {e}", file=sys.stderr); return 1
+    from voicegender.data import speaker_splits, becker_splits, read_metadata, save_splits, loco_splits, holdout_splits
+    try: clips,_,root = _clips(a.data)
+    except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 1
+    if (a.loco or a.holdout) and 'corpus' not in clips:
+        print("error: --loco and --holdout need corpora read as such: pass them as --data A --data B ...", file=sys.stderr); return 1
     if a.becker: sp = becker_splits(read_metadata(root)[0])
-    else: sp = speaker_splits(clip_table(root)[0], a.folds, a.seed)
-    out = save_splits(sp, a.out or ('results/splits_becker.csv' if a.becker else 'results/splits.csv'))
+    elif a.loco: sp = loco_splits(clips, seed=a.seed)
+    elif a.holdout: sp = holdout_splits(clips, seed=a.seed)
+    else: sp = speaker_splits(clips, a.folds, a.seed)
+    kind = 'becker' if a.becker else 'loco' if a.loco else 'holdout' if a.holdout else None
+    out = save_splits(sp, a.out or f"results/splits{'_' + kind if kind else ''}.csv")
     summary = sp.groupby(['fold','role']).gender.value_counts().unstack(fill_value=0)
     print(summary.to_string()); print(f"saved {out}")

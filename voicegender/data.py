@@ -11,9 +11,10 @@ import numpy as np, pandas as pd, soundfile as sf
 from .core import *
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'AUDIOMNIST_URL', 'META_FILES', 'CLIP_RE', 'BECKER_FOLDS', 'find_corpus', 'download_audiomnist',
-           'read_metadata', 'clip_table', 'make_toy_corpus', 'speaker_folds', 'speaker_splits', 'becker_splits',
-           'save_splits', 'load_splits']
+__all__ = ['DATA_ENV', 'AUDIOMNIST_URL', 'META_FILES', 'CLIP_RE', 'BECKER_FOLDS', 'MANIFEST', 'ADULT_AGE', 'find_corpus',
+           'download_audiomnist', 'read_metadata', 'clip_table', 'make_toy_corpus', 'speaker_folds', 'speaker_splits',
+           'becker_splits', 'save_splits', 'load_splits', 'manifest_table', 'corpus_name', 'corpus_clips',
+           'ingest_summary', 'corpus_table', 'loco_splits', 'holdout_splits', 'per_speaker']
 
 # %% ../nbs/01_data.ipynb #8c4188e6
 DATA_ENV = 'VOICEGENDER_DATA'
@@ -168,7 +169,7 @@ def speaker_folds(clips:pd.DataFrame, # the clip table (speaker, gender)
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     fold = {}
     for i,(_,te) in enumerate(skf.split(spk.index.values, spk.values)):
-        for s in spk.index.values[te]: fold[int(s)] = i
+        for s in spk.index.values[te]: fold[s] = i   # int or str (namespaced) speaker IDs
     return fold
 
 # %% ../nbs/01_data.ipynb #7f017ffd
@@ -182,7 +183,7 @@ def speaker_splits(clips:pd.DataFrame, # the clip table (speaker, gender)
     for f in range(k):
         for s,g in spk.items():
             role = 'test' if fold[s] == f else 'valid' if fold[s] == (f+1) % k else 'train'
-            rows.append(dict(fold=f, speaker=int(s), gender=g, role=role))
+            rows.append(dict(fold=f, speaker=s, gender=g, role=role))
     return pd.DataFrame(rows)
 
 # %% ../nbs/01_data.ipynb #2fa2ea4c
@@ -210,3 +211,107 @@ def load_splits(path:str|Path='results/splits.csv')->pd.DataFrame:
     "Read a split table saved by `save_splits` (or `voicegender split`)."
     if not Path(path).exists(): raise FileNotFoundError(f"No split file '{path}': run `voicegender split` first.")
     return pd.read_csv(path)
+
+# %% ../nbs/01_data.ipynb #a2891119
+MANIFEST = 'manifest.csv'
+ADULT_AGE = 16   # scored as adults from this age; younger speakers are reported separately as children
+
+def manifest_table(root:str|Path, # a folder holding manifest.csv, or the CSV itself
+                  )->tuple[pd.DataFrame, list[str]]: # clips (path made absolute, speaker, gender, age, ...) and warnings
+    "The clips of a corpus described by a manifest CSV (`path`, `speaker`, `gender`, optional `age`), with warnings."
+    p = Path(root); csv = p if p.is_file() else p/MANIFEST
+    if not csv.exists(): raise FileNotFoundError(f"No {MANIFEST} in '{p}' (a CSV with columns path, speaker, gender[, age])")
+    df = pd.read_csv(csv, dtype={'speaker': str, 'path': str})
+    missing = sorted({'path', 'speaker', 'gender'} - set(df.columns))
+    if missing: raise ValueError(f"{csv}: missing columns {missing} (need path, speaker, gender)")
+    gender = df.gender.astype(str).str.strip().str.lower().map(_GENDER)
+    path = [x if Path(x).is_absolute() else str((csv.parent/x).resolve()) for x in df.path]
+    bad_g = gender.isna()
+    warns = [f"{csv}: row {i+2}: unknown gender {g!r} (skipped)" for i,g in zip(df.index[bad_g], df.gender[bad_g])]
+    df = df.assign(gender=gender, path=path, age=pd.to_numeric(df['age'], errors='coerce') if 'age' in df else np.nan)
+    gone = ~df.path.map(os.path.isfile)
+    warns += [f"{x}: listed in {csv} but not a regular file (skipped)" for x in df.path[gone & ~bad_g]]
+    return df[~bad_g & ~gone].reset_index(drop=True), warns
+
+# %% ../nbs/01_data.ipynb #0c70b50b
+def corpus_name(root:str|Path)->str:
+    "A corpus' short name: its folder's name (the manifest's folder when given the CSV)."
+    p = Path(root).expanduser().resolve()
+    return p.parent.name if p.is_file() else p.name
+
+def corpus_clips(root:str|Path, # an AudioMNIST-layout corpus or a folder with manifest.csv
+                )->tuple[pd.DataFrame, list[str]]: # path, corpus, speaker, gender, age, image_name; warnings
+    "One corpus as a clip table with namespaced speakers, whatever its layout."
+    p, name = Path(root).expanduser(), corpus_name(root)
+    if p.is_file() or (p/MANIFEST).exists(): clips,warns = manifest_table(p)
+    else:
+        clips,warns = clip_table(p)
+        age = read_metadata(find_corpus(p))[0].set_index('speaker').get('age')
+        clips = clips.assign(age=clips.speaker.map(age) if age is not None else np.nan, speaker=clips.speaker.map('{:02d}'.format))
+    clips = clips.assign(corpus=name, speaker=name + ':' + clips.speaker.astype(str),
+                         image_name=[f"{name}__{Path(x).stem}" for x in clips.path])
+    return clips[['path', 'corpus', 'speaker', 'gender', 'age', 'image_name']], warns
+
+def ingest_summary(clips:pd.DataFrame)->pd.DataFrame: # one row a corpus
+    "Clips and speakers per corpus, by gender, with the children and the speakers of unknown age counted."
+    spk = clips.groupby('speaker').agg(corpus=('corpus','first'), gender=('gender','first'), age=('age','first'))
+    out = spk.groupby('corpus').agg(speakers=('gender','size'), female=('gender', lambda g: (g == 'female').sum()),
+        male=('gender', lambda g: (g == 'male').sum()), children=('age', lambda a: (a < ADULT_AGE).sum()),
+        age_unknown=('age', lambda a: a.isna().sum()))
+    return out.join(clips.groupby('corpus').size().rename('clips'))
+
+def corpus_table(roots:list, # corpus folders (each AudioMNIST layout or with a manifest.csv)
+                )->tuple[pd.DataFrame, list[str]]: # all clips; a report: one summary line a corpus, then the warnings
+    "Several corpora as one clip table (`corpus` and `age` recorded, speaker IDs namespaced by corpus)."
+    parts, warns = [], []
+    for r in roots:
+        c,w = corpus_clips(r); parts.append(c); warns += w
+    names = [corpus_name(r) for r in roots]
+    if len(set(names)) < len(names): raise ValueError(f"two corpora have the same folder name: {names}")
+    clips = pd.concat(parts, ignore_index=True)
+    summary = [f"{c}: {r.clips} clips, {r.speakers} speakers ({r.female} F / {r.male} M), {r.children} children "
+               f"under {ADULT_AGE}" + (f", {r.age_unknown} of unknown age (scored as adults)" if r.age_unknown else '')
+               for c,r in ingest_summary(clips).iterrows()]
+    return clips, summary + warns
+
+# %% ../nbs/01_data.ipynb #1ac6a057
+def _draw(speakers:pd.DataFrame, share:float, seed:int, by:list)->set:
+    "A deterministic `share` of `speakers` (at least one per group of `by`), drawn within each group."
+    out = set()
+    for _,g in speakers.sort_values('speaker').groupby(by):
+        n = max(1, round(share*len(g)))
+        out |= set(g.speaker.iloc[np.random.default_rng(seed).permutation(len(g))[:n]])
+    return out
+
+def _speaker_table(clips:pd.DataFrame)->pd.DataFrame:
+    s = clips.groupby('speaker').agg(corpus=('corpus','first'), gender=('gender','first'), age=('age','first')).reset_index()
+    return s.assign(child=s.age < ADULT_AGE)
+
+def loco_splits(clips:pd.DataFrame, # from `corpus_table`
+                valid_share:float=0.15, # of the training corpora's adult speakers
+                seed:int=42)->pd.DataFrame: # fold, heldout, speaker, corpus, gender, age, child, role
+    "Leave-one-corpus-out: fold i tests on corpus i; trains on the other corpora's adults, validates on some of them."
+    spk, rows = _speaker_table(clips), []
+    for f,held in enumerate(sorted(spk.corpus.unique())):
+        train = spk[(spk.corpus != held) & ~spk.child]
+        valid = _draw(train, valid_share, seed, ['corpus', 'gender'])
+        rows.append(spk[spk.corpus == held].assign(role='test'))
+        rows.append(train.assign(role=np.where(train.speaker.isin(valid), 'valid', 'train')))
+        rows[-2:] = [r.assign(fold=f, heldout=held) for r in rows[-2:]]
+    cols = ['fold', 'heldout', 'speaker', 'corpus', 'gender', 'age', 'child', 'role']
+    return pd.concat(rows, ignore_index=True)[cols]
+
+def holdout_splits(clips:pd.DataFrame, test_share:float=0.1, valid_share:float=0.1, seed:int=42)->pd.DataFrame:
+    "One fold: a share of each corpus' speakers tested, a share validated, the other adults trained on (children only tested)."
+    spk = _speaker_table(clips)
+    test = _draw(spk, test_share, seed, ['corpus', 'gender', 'child'])
+    valid = _draw(spk[~spk.speaker.isin(test) & ~spk.child], valid_share, seed, ['corpus', 'gender'])
+    role = np.where(spk.speaker.isin(test), 'test', np.where(spk.speaker.isin(valid), 'valid', 'train'))
+    out = spk.assign(fold=0, heldout='speakers', role=role)
+    return out[(out.role == 'test') | ~out.child][['fold', 'heldout', 'speaker', 'corpus', 'gender', 'age', 'child', 'role']]
+
+def per_speaker(clips:pd.DataFrame, n:int)->pd.DataFrame:
+    "At most `n` clips of each speaker, spread evenly over its sorted paths (deterministic): balances speakers and corpora."
+    keep = [g.index[np.unique(np.linspace(0, len(g)-1, min(n, len(g))).round().astype(int))]
+            for _,g in clips.sort_values('path').groupby('speaker', sort=False)]
+    return clips.loc[np.concatenate(keep)].reset_index(drop=True)

@@ -12,12 +12,12 @@ from fastcore.basics import patch
 from .core import *
 
 # %% auto #0
-__all__ = ['VOWELS', 'CALIBRATION_FILE', 'UNPICKLE_WARNING', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE',
-           'synthetic_speech', 'silero_model', 'speech_segments', 'speech_windows', 'softmax', 'nll', 'fit_temperature',
-           'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'load_model',
-           'newest_model', 'calibrate', 'load_calibration', 'cli_calibrate', 'Predictor', 'speech_span', 'find_audio',
-           'format_row', 'table_header', 'cli_predict', 'RecordError', 'input_devices', 'check_input',
-           'sounddevice_record', 'save_new_wav', 'record_clip', 'cli_record']
+__all__ = ['VOWELS', 'CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'synthetic_speech',
+           'silero_model', 'speech_segments', 'speech_windows', 'softmax', 'nll', 'fit_temperature',
+           'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'model_path', 'calibrate',
+           'load_calibration', 'cli_calibrate', 'Predictor', 'speech_span', 'find_audio', 'format_row', 'table_header',
+           'cli_predict', 'RecordError', 'input_devices', 'check_input', 'sounddevice_record', 'save_new_wav',
+           'record_clip', 'cli_record']
 
 # %% ../nbs/04_deploy_model.ipynb #8b9b5959
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
@@ -177,27 +177,11 @@ def _resolve(p, run_dir:Path)->Path:
     return p
 
 # %% ../nbs/04_deploy_model.ipynb #35d9e171
-UNPICKLE_WARNING = ("A model file is a pickle: loading it runs code stored in it. Only load model files you trained "
-                    "yourself or got from someone you trust.")
-
-def load_model(path:str|Path): # an exported fastai Learner (.pkl)
-    "Load an exported learner on the CPU. It is a pickle: loading runs code from it, so load only model files you trust."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: no such model file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            from fastai.learner import load_learner
-            return load_learner(path, cpu=True)
-    except Exception as e:
-        raise RuntimeError(f"{path}: not a loadable fastai learner ({type(e).__name__}: {e})") from None
-
-def newest_model(root:str|Path='results')->Path:
-    "The most recently written results/**/model.pkl."
-    found = sorted(Path(root).glob('**/model.pkl'), key=lambda p: p.stat().st_mtime)
-    if not found: raise FileNotFoundError(f"no trained model: nothing matches {root}/**/model.pkl. "
-                                          "Train one with `voicegender train`, or pass --model PATH.")
-    return found[-1]
+def model_path(model:str|Path|None=None, # NAME.safetensors (with NAME.json); None: the model shipped in the package
+              )->Path:
+    "The model to use: the one named, else the shipped one. Never a file nobody named, never a pickle."
+    from voicegender.model import shipped_model
+    return Path(model) if model else shipped_model()
 
 # %% ../nbs/04_deploy_model.ipynb #263fc6ad
 def _role_scores(logits, targets, T, threshold, n_bins=15)->dict:
@@ -209,19 +193,20 @@ def _role_scores(logits, targets, T, threshold, n_bins=15)->dict:
                 ece_after=expected_calibration_error(pT, targets, n_bins),
                 coverage=float(ans.mean()), selective_accuracy=float(ok[ans].mean()) if ans.any() else None)
 
-def calibrate(run_dir:str|Path, # results/<run> with model.pkl and config.json
+def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and config.json
               target_accuracy:float=0.9, min_coverage:float=0.5, n_bins:int=15,
-              model:str|Path|None=None, # default: run_dir/model.pkl
+              model:str|Path|None=None, # default: run_dir/model.safetensors
              )->dict: # what is written to calibration.json
     "Fit the temperature and the 'uncertain' threshold on a run's validation speakers; report on its test speakers."
     import pandas as pd
     from PIL import Image
-    from voicegender.train import image_items, fold_items, predict_images
+    from voicegender.train import image_items, fold_items
     from voicegender.data import load_splits
-    run_dir = Path(run_dir); model = Path(model or run_dir/'model.pkl')
-    learn = load_model(model)
+    from voicegender.model import load_model
+    run_dir = Path(run_dir); model = Path(model or run_dir/'model.safetensors')
+    net = load_model(model)
     cfg_file = run_dir/'config.json'
-    cfg = {**getattr(learn, 'vg', {}), **(json.loads(cfg_file.read_text()) if cfg_file.exists() else {})}
+    cfg = {**net.settings.get('training', {}), **(json.loads(cfg_file.read_text()) if cfg_file.exists() else {})}
     missing = [k for k in ('image_root', 'splits', 'fold') if k not in cfg]
     if missing: raise ValueError(f"{run_dir}: config.json lacks {missing}; cannot find the validation speakers")
     if cfg.get('train_on_valid'): raise ValueError(f"{run_dir}: trained on its validation speakers (train_on_valid), "
@@ -229,7 +214,7 @@ def calibrate(run_dir:str|Path, # results/<run> with model.pkl and config.json
     items = fold_items(image_items(_resolve(cfg['image_root'], run_dir)), load_splits(_resolve(cfg['splits'], run_dir)),
                        int(cfg['fold']))
     items = items[items.role.isin(['valid', 'test'])].reset_index(drop=True)
-    z = predict_images(learn, [np.array(Image.open(p)) for p in items.path], logits=True)
+    z = net.logits([np.array(Image.open(p)) for p in items.path])
     y = np.array([GENDERS.index(g) for g in items.gender])
     v = (items.role == 'valid').values
     if not v.any(): raise ValueError(f"{run_dir}: fold {cfg['fold']} has no validation speakers")
@@ -262,15 +247,15 @@ def load_calibration(model_path:str|Path)->tuple[dict|None,str|None]: # (calibra
 
 # %% ../nbs/04_deploy_model.ipynb #23ecc25b
 def cli_calibrate(argv:list[str])->int:
-    p = argparse.ArgumentParser(prog='voicegender calibrate', epilog=f"Warning: {UNPICKLE_WARNING}",
+    p = argparse.ArgumentParser(prog='voicegender calibrate',
         description="Fit the temperature and the 'uncertain' threshold of a trained run on its validation speakers, "
                     "report calibration on its test speakers, and write <run>/calibration.json (used by predict).")
-    p.add_argument('run', nargs='?', help="results/<run> with model.pkl and config.json (default: the newest run)")
+    p.add_argument('run', help="results/<run> with model.safetensors and config.json")
     p.add_argument('--target-accuracy', type=float, default=0.9,
                    help="accuracy wanted on the answered validation clips (default: 0.9)")
     p.add_argument('--min-coverage', type=float, default=0.5, help="answer at least this share of them (default: 0.5)")
     a = p.parse_args(argv)
-    try: cal = calibrate(Path(a.run) if a.run else newest_model().parent, a.target_accuracy, a.min_coverage)
+    try: cal = calibrate(Path(a.run), a.target_accuracy, a.min_coverage)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
     print(f"T = {cal['temperature']:.3f}; 'uncertain' below {cal['threshold']:.3f} ({cal['rule']})")
     for role in ('valid', 'test'):
@@ -283,13 +268,13 @@ def cli_calibrate(argv:list[str])->int:
     return 0
 
 # %% ../nbs/04_deploy_model.ipynb #448e8374
-DEFAULT_THRESHOLD = 0.6   # "uncertain" below this top probability when a model has no calibration.json
+DEFAULT_THRESHOLD = 0.6   # "uncertain" below this top probability when a model has no calibration
 AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3')   # what folders are searched for
 CLIP_LEVEL, CLIP_SHARE = 0.99, 0.001   # |sample| >= CLIP_LEVEL on >= CLIP_SHARE of the samples: "clipped"
 
 class Predictor:
     "A loaded model with its calibration and the speech rules: one answer per clip."
-    def __init__(self, model:str|Path|None=None, # exported learner (default: the newest results/**/model.pkl)
+    def __init__(self, model:str|Path|None=None, # NAME.safetensors (+ NAME.json); default: the model shipped in the package
                  vad:str='silero', # speech detector: 'silero' or 'energy'
                  threshold:float|None=None, # "uncertain" below this (default: calibration.json, else 0.6)
                  temperature:float|None=None, # logits / T (default: calibration.json, else 1)
@@ -297,13 +282,14 @@ class Predictor:
                  min_speech:float=0.1, # shortest speech stretch the detector keeps (seconds)
                  window_speech:float=0.25, # least speech a window of a long clip must hold (seconds)
                  max_seconds:float=60., # read at most this much of a file
-                 results:str|Path='results'):
-        self.model_path = Path(model) if model else newest_model(results)
-        self.learn = load_model(self.model_path)
-        from voicegender.train import image_recipe
-        recipe = image_recipe(self.learn)
-        self.seconds, self.trim = float(recipe.get('seconds', 1.0)), bool(recipe.get('trim', False))  # trim: trained on speech-trimmed clips
-        self.calibration, why = load_calibration(self.model_path) if use_calibration else (None, 'not asked for')
+                ):
+        from voicegender.model import load_model
+        self.model_path = model_path(model)
+        self.model = load_model(self.model_path)
+        self.recipe = self.model.recipe
+        self.seconds, self.trim = float(self.recipe.get('seconds', 1.0)), bool(self.recipe.get('trim', False))  # trim: trained on speech-trimmed clips
+        self.calibration, why = (self.model.settings.get('calibration'), 'none in the model file') if use_calibration else (None, 'not asked for')
+        if use_calibration and not self.calibration: self.calibration, why = load_calibration(self.model_path)
         cal = self.calibration or {}
         self.temperature = float(temperature if temperature is not None else cal.get('temperature', 1.0))
         self.threshold = float(threshold if threshold is not None else cal.get('threshold', DEFAULT_THRESHOLD))
@@ -335,18 +321,15 @@ def speech(self:Predictor, y:np.ndarray)->tuple[list,list]: # (speech segments, 
 
 @patch
 def images(self:Predictor, y:np.ndarray, windows:list)->tuple[list,np.ndarray]: # (images, the window of each)
-    "The model's input images of each window, by the learner's recipe."
-    from voicegender.train import learner_images
-    images, owner = [], []
-    for i,(s,e) in enumerate(windows):
-        ims = learner_images(self.learn, y[s:e], SR, trimmed=self.trim); images += ims; owner += [i]*len(ims)
-    return images, np.array(owner, int)
+    "The model's input image of each window, by the model's recipe (windows are already cut to their speech)."
+    from voicegender.mfcc import mfcc_image
+    recipe = {**self.recipe, 'trim': False}
+    return [mfcc_image(y[s:e], SR, **recipe) for s,e in windows], np.arange(len(windows))
 
 @patch
 def window_probs(self:Predictor, images:list, owner:np.ndarray, n:int)->np.ndarray: # (n, 2) in GENDERS order
     "Calibrated probabilities of each window (its images' logits averaged, divided by T, softmaxed)."
-    from voicegender.train import predict_images
-    z = predict_images(self.learn, images, logits=True)
+    z = self.model.logits(images)
     return softmax(np.stack([z[owner == i].mean(0) for i in range(n)]), self.temperature)
 
 # %% ../nbs/04_deploy_model.ipynb #b5933384
@@ -441,17 +424,17 @@ def table_header(width:int=40)->str:
 
 # %% ../nbs/04_deploy_model.ipynb #8227ad88
 def cli_predict(argv:list[str])->int:
-    p = argparse.ArgumentParser(prog='voicegender predict', epilog=f"Warning: {UNPICKLE_WARNING}",
+    p = argparse.ArgumentParser(prog='voicegender predict',
         description="Say whether the speaker of each clip is female or male. Answers: female, male, uncertain (top "
                     "calibrated probability below the threshold), no speech (the detector found none), or an error.")
     p.add_argument('paths', nargs='*', default=['my_wavs'], help="audio files or folders (default: my_wavs/)")
-    p.add_argument('--model', help="exported learner (default: the newest results/**/model.pkl); "
-                                   "only load model files you trust, see below")
+    p.add_argument('--model', help="NAME.safetensors with NAME.json beside it, e.g. results/<run>/model.safetensors "
+                                   "(default: the model shipped in the package). Weights only: nothing in it is executed")
     p.add_argument('--json', action='store_true', help="one JSON object per line instead of a table")
     p.add_argument('--windows', action='store_true', help="also show each 1 s window's result")
     p.add_argument('--threshold', type=float, help="answer 'uncertain' below this top probability "
-                   f"(default: the model's calibration.json, else {DEFAULT_THRESHOLD})")
-    p.add_argument('--no-calibration', action='store_true', help="ignore calibration.json (T=1)")
+                   f"(default: the model's calibration, else {DEFAULT_THRESHOLD})")
+    p.add_argument('--no-calibration', action='store_true', help="ignore the model's calibration (T=1)")
     p.add_argument('--vad', choices=['silero', 'energy'], default='silero', help="speech detector (default: silero)")
     p.add_argument('--max-seconds', type=float, default=60., help="use at most this much of each file (default: 60)")
     p.add_argument('--hop', type=float, default=0.5, help="seconds between windows on long clips (default: 0.5)")

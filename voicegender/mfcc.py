@@ -11,9 +11,10 @@ from PIL import Image
 from .core import *
 
 # %% auto #0
-__all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'DISTORTIONS', 'pre_emphasis', 'mfcc', 'fix_duration',
-           'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'mfcc_image', 'reverb', 'codec', 'distort_audio',
-           'save_jpeg', 'clip_image', 'prepare']
+__all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'DISTORTIONS', 'pre_emphasis', 'mfcc',
+           'fix_duration', 'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'normalise_level',
+           'cepstral_mean_norm', 'mfcc_image', 'reverb', 'codec', 'microphone', 'distort_audio', 'save_jpeg',
+           'clip_image', 'prepare']
 
 # %% ../nbs/02_mfcc.ipynb #4daf25b7
 MFCC = dict(n_mfcc=12, n_mels=40, win_ms=25.0, hop_ms=10.0, lifter=22, preemph=0.97)  # the reference recipe
@@ -79,6 +80,23 @@ def trim_speech(y:np.ndarray, # mono samples at `sr`
 
 # %% ../nbs/02_mfcc.ipynb #38188bc1
 D_RANGE, DD_RANGE = 100., 50.   # deltas are scaled from [-100, 100], delta-deltas from [-50, 50]
+LEVEL_DBFS = -20.   # the speech level (RMS, dB below full scale) that `level=True` brings every clip to
+
+def normalise_level(y:np.ndarray, # mono samples
+                    dbfs:float=LEVEL_DBFS)->np.ndarray:
+    "`y` without its DC offset, scaled to an RMS of `dbfs` dB below full scale: the recording's gain is gone."
+    y = np.asarray(y, np.float32) - np.mean(y)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.
+    return (y*(10**(dbfs/20)/rms)).astype(np.float32) if rms > 1e-7 else y
+
+def cepstral_mean_norm(m:np.ndarray, # MFCC matrix, row 0 = c0 (ortho DCT: c0 = sqrt(n_mels) x mean log-mel dB)
+                       n_mels:int=40, # mel bands behind `m`
+                       floor_db:float=30., # frames quieter than the loudest by more than this are ignored
+                      )->np.ndarray:
+    "Subtract from c1.. their mean over the clip's sounding frames: a fixed microphone/channel colouring cancels."
+    m = m.copy(); loud = m[0] >= m[0].max() - floor_db*np.sqrt(n_mels)
+    m[1:] -= m[1:, loud].mean(1, keepdims=True)
+    return m
 
 def mfcc_image(y:np.ndarray, # mono samples at `sr`
                sr:int=SR,
@@ -86,11 +104,16 @@ def mfcc_image(y:np.ndarray, # mono samples at `sr`
                deltas:bool=False, # RGB = (MFCC, delta, delta-delta) instead of one gray channel
                c0_relative:bool=False, # c0 relative to the clip's loudest frame (loudness-invariant)
                trim:bool=False, # cut leading and trailing non-speech (Silero VAD) before fixing the duration
+               level:bool=False, # bring the (trimmed) clip to `LEVEL_DBFS` first: the image ignores the recording's gain
+               cmn:bool=False, # cepstral mean normalisation of c1.. (`cepstral_mean_norm`)
                **kw, # overrides of the `MFCC` recipe
               )->np.ndarray: # uint8 (n_mfcc, frames) or (n_mfcc, frames, 3); c0 in row 0 (top)
     "The model's input image for one clip."
     if trim: y = trim_speech(y, sr)
-    m = mfcc(fix_duration(y, round(seconds*sr)), sr, **{**MFCC, **kw})
+    if level: y = normalise_level(y)
+    rec = {**MFCC, **kw}
+    m = mfcc(fix_duration(y, round(seconds*sr)), sr, **rec)
+    if cmn: m = cepstral_mean_norm(m, n_mels=rec['n_mels'])
     if c0_relative: m[0] -= m[0].max()
     img = to_uint8(m)
     if not deltas: return img
@@ -121,16 +144,37 @@ def codec(y:np.ndarray, sr:int=SR)->np.ndarray:
     z = librosa.mu_expand(librosa.mu_compress(np.clip(z, -1, 1), mu=255, quantize=True), mu=255, quantize=True)
     return (librosa.resample(z.astype(np.float32), orig_sr=8000, target_sr=sr, res_type='soxr_hq')[:len(y)]*peak).astype(np.float32)
 
-DISTORTIONS = ('reverb', 'codec', 'mix')
+def microphone(y:np.ndarray, sr:int=SR, rng:np.random.Generator|None=None)->np.ndarray:
+    "Another microphone, room and line, drawn at random: spectral tilt, a peak or dip, band limits, noise at 5-30 dB SNR."
+    import scipy.signal as ss
+    rng = rng or np.random.default_rng(0)
+    peak = max(np.abs(y).max(), 1e-9)
+    y = ss.lfilter([1, -rng.uniform(-0.6, 0.8)], [1], y)                               # tilt: darker or brighter
+    b,a = ss.iirpeak(rng.uniform(300, 4000), Q=rng.uniform(1, 4), fs=sr)
+    y = y + rng.uniform(-0.6, 1.0)*ss.lfilter(b, a, y)                                 # a resonance or a dip
+    if rng.random() < 0.5: y = ss.sosfilt(ss.butter(6, rng.uniform(3000, 7000), 'low', fs=sr, output='sos'), y)
+    if rng.random() < 0.4: y = ss.sosfilt(ss.butter(2, rng.uniform(80, 300), 'high', fs=sr, output='sos'), y)
+    if rng.random() < 0.7:                                                             # white or pink noise
+        n = rng.standard_normal(len(y))
+        if rng.random() < 0.5: n = np.fft.irfft(np.fft.rfft(n)/np.sqrt(np.arange(len(n)//2 + 1) + 1), len(n))
+        snr = rng.uniform(5, 30)
+        y = y + n*np.sqrt(np.mean(y**2)/max(np.mean(n**2), 1e-12)/10**(snr/10))
+    return (y*peak/max(np.abs(y).max(), 1e-9)).astype(np.float32)
+
+DISTORTIONS = ('reverb', 'codec', 'mix', 'mic')
 
 def distort_audio(y:np.ndarray, sr:int=SR,
-                  kind:str='mix', # 'reverb', 'codec', or 'mix' (one of reverb, codec, both, equally likely)
+                  kind:str='mix', # 'reverb', 'codec', 'mix' (one of reverb, codec, both, equally likely), or
+                                  # 'mic' (`microphone`, then reverb or a codec now and then)
                   seed:int=0)->np.ndarray:
     "A room- or channel-distorted copy of a clip, reproducible from `seed`."
     if kind not in DISTORTIONS: raise ValueError(f"unknown distortion {kind!r}: use one of {DISTORTIONS}")
     rng = np.random.default_rng(seed)
-    kinds = {'reverb': ['reverb'], 'codec': ['codec'], 'mix': [['reverb'], ['codec'], ['reverb', 'codec']][rng.integers(3)]}[kind]
+    kinds = {'reverb': lambda: ['reverb'], 'codec': lambda: ['codec'],
+             'mix': lambda: [['reverb'], ['codec'], ['reverb', 'codec']][rng.integers(3)],
+             'mic': lambda: ['mic'] + (['reverb'] if rng.random() < 0.3 else []) + (['codec'] if rng.random() < 0.15 else [])}[kind]()
     y = np.asarray(y, np.float32) - np.mean(y)
+    if 'mic' in kinds: y = microphone(y, sr, rng)
     if 'reverb' in kinds: y = reverb(y, sr, rt60=rng.uniform(0.2, 0.8), wet=rng.uniform(0.2, 0.6), rng=rng)
     if 'codec' in kinds: y = codec(y, sr)
     return y
@@ -191,7 +235,8 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     if rfile.exists() and not force and json.loads(rfile.read_text()) != recipe:
         raise ValueError(f"'{out}' holds images made with another recipe ({rfile.read_text()}, not {recipe}): choose another --out or --force")
     _atomic_json(recipe, rfile)
-    clips = clips.assign(image=[str(out/g/(Path(p).stem + '.jpg')) for p,g in zip(clips.path, clips.gender)])
+    names = clips.image_name if 'image_name' in clips else [Path(p).stem for p in clips.path]   # several corpora: namespaced
+    clips = clips.assign(image=[str(out/g/(n + '.jpg')) for n,g in zip(names, clips.gender)])
     todo = clips if force else clips[[not Path(i).exists() for i in clips.image]]
     jobs = [(p, i, seconds, image_kw) for p,i in zip(todo.path, todo.image)]
     t0 = time.perf_counter()

@@ -14,9 +14,9 @@ from .mfcc import mfcc_image, MFCC
 
 # %% auto #0
 __all__ = ['image_items', 'fold_items', 'MFCCAugment', 'DistortedCopy', 'check_copies', 'image_dls', 'gender_learner',
-           'image_recipe', 'image_mfcc', 'learner_images', 'predict_images', 'tiny_learner', 'clip_metrics',
-           'confusion_png', 'new_run_dir', 'train_fold', 'label_audit', 'speaker_bootstrap', 'cross_validate',
-           'cli_train', 'evaluate_run', 'cli_evaluate']
+           'image_recipe', 'image_mfcc', 'learner_images', 'predict_images', 'model_settings', 'export_run_model',
+           'tiny_learner', 'clip_metrics', 'confusion_png', 'new_run_dir', 'train_fold', 'label_audit',
+           'speaker_bootstrap', 'cross_validate', 'cli_train', 'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
 def image_items(root:str|Path='mfc_dataset')->pd.DataFrame: # path, gender, speaker
@@ -165,22 +165,41 @@ def predict_images(learn:Learner, images:list[np.ndarray], logits:bool=False, bs
     order = [list(learn.dls.vocab).index(g) for g in GENDERS]
     return p[:, order].numpy()
 
+# %% ../nbs/03_train.ipynb #3c9c2e1d
+def model_settings(learn:Learner, cfg:dict)->dict:
+    "What a weights-only model file needs to be used again: architecture, input, recipe, classes, and its training."
+    return dict(arch=cfg['arch'], size=list(cfg['size']), vocab=list(learn.dls.vocab), recipe=cfg['recipe'],
+                normalize=[list(imagenet_stats[0]), list(imagenet_stats[1])],
+                training={k: cfg[k] for k in ('image_root', 'splits', 'fold', 'pretrained', 'epochs', 'seed', 'corpora')
+                          if k in cfg})
+
+def export_run_model(learn:Learner, run_dir:Path, cfg:dict):
+    "The run's model, weights only (model.safetensors + model.json), and fastai's pickle for fastai tools; both atomic."
+    from voicegender.model import save_model
+    save_model(learn.model, run_dir/'model.safetensors', model_settings(learn, cfg))
+    tmp = run_dir/f'.model.pkl.{os.getpid()}.tmp'
+    learn.export(tmp); os.replace(tmp, run_dir/'model.pkl')
+
 # %% ../nbs/03_train.ipynb #a4dbd598
 def tiny_learner(dest:str|Path, # folder for the toy corpus, images and model
-                 epochs:int=1, size:tuple=(32,64), seed:int=0)->Path: # the exported model.pkl
+                 epochs:int=1, size:tuple=(32,64), seed:int=0,
+                 **image_kw, # `mfcc_image` options of its images (e.g. level=True)
+                )->Path: # the weights-only model, dest/model.safetensors (fastai's dest/model.pkl beside it)
     "Train and export a tiny model on synthetic voices (for tests; no download)."
     from voicegender.data import make_toy_corpus, clip_table, speaker_splits
     from voicegender.mfcc import prepare
     dest = Path(dest)
     clips,_ = clip_table(make_toy_corpus(dest/'toy', n_speakers=9, n_clips=6, seed=seed))
-    prepare(clips, dest/'mfc', dest/'maps', n_workers=0, progress=False)
+    prepare(clips, dest/'mfc', dest/'maps', n_workers=0, progress=False, **image_kw)
     splits = speaker_splits(clips, k=3, seed=seed)
     dls = image_dls(image_items(dest/'mfc'), splits, 0, size=size, bs=8, seed=seed)
     learn = gender_learner(dls, pretrained=False, arch='resnet18')
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 3e-3)
-    learn.vg.update(recipe=image_recipe(dest/'mfc'), fold=0, image_root=str(dest/'mfc'), size=list(size))
-    learn.export(dest/'model.pkl')
-    return dest/'model.pkl'
+    cfg = dict(recipe=image_recipe(dest/'mfc'), fold=0, image_root=str(dest/'mfc'), size=list(size), arch='resnet18',
+               pretrained=False, epochs=epochs, seed=seed)
+    learn.vg.update(cfg)
+    export_run_model(learn, dest, cfg)
+    return dest/'model.safetensors'
 
 # %% ../nbs/03_train.ipynb #a83a15e2
 def clip_metrics(pred:pd.DataFrame, # one row a clip: speaker, gender (truth), p_female
@@ -196,7 +215,7 @@ def clip_metrics(pred:pd.DataFrame, # one row a clip: speaker, gender (truth), p
                 balanced_accuracy=balanced_accuracy_score(y, yhat),
                 f1={g: float(f) for g,f in zip(GENDERS, f1)},
                 confusion=confusion_matrix(y, yhat, labels=list(GENDERS)).tolist(),
-                speaker_accuracy={int(s): float(a) for s,a in spk.acc.items()},
+                speaker_accuracy={(s if isinstance(s, str) else int(s)): float(a) for s,a in spk.acc.items()},
                 speakers_correct=int((spk.majority == spk.gender).sum()), n_speakers=len(spk))
 
 # %% ../nbs/03_train.ipynb #17cf7b15
@@ -229,10 +248,13 @@ def train_fold(run_dir:str|Path, # where this run's files go
                label_smoothing:float=0.1, mixup:bool=False, seed:int=42,
                train_on_valid:bool=False, # train on the validation speakers too, as the baselines do (the schedule is fixed)
                exclude_speakers:list=(), # kept out of training and validation (`image_dls`); tested if in this fold's test
-               progress:bool=True)->dict:
+               progress:bool=True,
+               items:pd.DataFrame|None=None, # the images (path, gender, speaker) when not all of `image_root` (several corpora)
+              )->dict:
     "Train on one fold's training speakers, pick nothing on its test speakers, evaluate there, export."
     from voicegender.data import load_splits
-    items, sp = image_items(image_root), load_splits(splits)
+    items, sp = image_items(image_root) if items is None else items, load_splits(splits)
+    if items is not None: image_root = Path(items.path.iloc[0]).parent.parent   # <root>/<gender>/<name>.jpg
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     recipe = image_recipe(image_root)
     cfg = dict(image_root=str(image_root), splits=str(splits), fold=fold, pretrained=pretrained, arch=arch,
@@ -260,7 +282,7 @@ def train_fold(run_dir:str|Path, # where this run's files go
     m.update(train_seconds=train_s, test_ms_per_clip=(time.perf_counter()-t1)/max(len(test),1)*1000,
              pretrained=pretrained, fold=fold)
     pred.to_csv(run_dir/'predictions.csv', index=False)
-    learn.export(run_dir/'model.pkl')
+    export_run_model(learn, run_dir, cfg)
     atomic_write(run_dir/'metrics.json', json.dumps(m, indent=1))
     return m
 

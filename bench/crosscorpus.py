@@ -1,0 +1,133 @@
+"""Leave-one-corpus-out: train the ResNet on two corpora, score the third, for each lever; the baselines and the peer
+on the same clips; results/crosscorpus.json and the README table.
+
+    python bench/crosscorpus.py prepare            # images of every recipe the levers use (.tmp/cc/...), the splits
+    python bench/crosscorpus.py train LEVER        # the 3 folds of one lever (resumable), results/crosscorpus/LEVER/
+    python bench/crosscorpus.py baselines          # acoustic statistics + LR/GBM, Resemblyzer + LR, same folds and clips
+    python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
+
+Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
+network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
+"""
+import os, sys, json, argparse, subprocess, time
+from pathlib import Path
+import numpy as np, pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = os.environ.get('VOICEGENDER_CORPORA', ':'.join(str(ROOT.parent/'shared/data'/c) for c in
+                                                           ('audiomnist_az', 'speechocean762', 'baved'))).split(':')
+WORK, OUT = ROOT/'.tmp/cc', ROOT/'results/crosscorpus'
+SPLITS = ROOT/'results/splits_loco.csv'
+# recipe name -> `voicegender prepare` options (images in .tmp/cc/<recipe>, distorted copies in .tmp/cc/<recipe>_<kind>)
+RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
+           'c40m80_level': ['--n-mfcc', '40', '--n-mels', '80', '--level'],
+           'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn']}
+# lever -> (recipe, distortion kind of the swapped-in copies, train_fold options)
+BASE = dict(pretrained=False, arch='resnet34', size=(40, 64), epochs=10, bs=64, p_distorted=0.5)
+LEVERS = {
+    'pooled_c40m80_mix': ('c40m80', 'mix', BASE),                          # the AZ recipe, pooled: the issue's starting point
+    'level_mic': ('c40m80_level', 'mic', BASE),                            # gain removed, microphone/room/line copies
+    'level_mic_cmn': ('c40m80_level_cmn', 'mic', BASE),                    # + cepstral mean normalisation
+    'level_mic_e20': ('c40m80_level', 'mic', {**BASE, 'epochs': 20}),      # longer training
+}
+
+def vg(*args): subprocess.run([sys.executable, '-m', 'voicegender.cli', *args], check=True)
+
+def clips_table():
+    from voicegender.data import corpus_table
+    return corpus_table(CORPORA)[0]
+
+def prepare(recipes):
+    from voicegender.data import loco_splits, save_splits
+    data = [a for c in CORPORA for a in ('--data', c)]
+    kinds = {r: {k for rr,k,_ in LEVERS.values() if rr == r} for r in recipes}
+    for r in recipes:
+        vg('prepare', *data, *RECIPES[r], '--out', str(WORK/r), '--maps', str(WORK/f'maps_{r}'), '--results', str(WORK))
+        for k in sorted(kinds[r]):
+            vg('prepare', *data, *RECIPES[r], '--distort', k, '--out', str(WORK/f'{r}_{k}'), '--maps',
+               str(WORK/f'maps_{r}_{k}'), '--results', str(WORK))
+    if not SPLITS.exists(): save_splits(loco_splits(clips_table()), SPLITS)
+
+def train(lever, folds):
+    from voicegender.crosscorpus import clip_images, loco_fold
+    recipe, kind, kw = LEVERS[lever]
+    images = clip_images(clips_table(), WORK/recipe)
+    for f in folds:
+        t = time.time()
+        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, distorted=str(WORK/f'{recipe}_{kind}'), **kw)
+        a = r['scores'][r['heldout'][0]]['adults']
+        print(f"{lever} fold {f} (held out {r['heldout'][0]}): balanced {a['balanced_accuracy']:.1%}, "
+              f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
+              f"ECE {a['ece']:.1%} ({time.time() - t:.0f} s)", flush=True)
+
+def baselines():
+    from voicegender.core import load_audio
+    from voicegender.baselines import (cached_features, acoustic_features, resemblyzer_encoder, resemblyzer_embedding,
+                                       lr_model, gbm_model)
+    from voicegender.crosscorpus import clip_images, baseline_fold, fold_images
+    from voicegender.data import load_splits
+    sp = load_splits(SPLITS); images = clip_images(clips_table(), WORK/'c40m80_level')
+    wavs = sorted(set(pd.concat([fold_images(images, sp, f) for f in sorted(sp.fold.unique())]).wav))
+    enc = resemblyzer_encoder()
+    feats = {'acoustic': cached_features(wavs, lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0],
+             'resemblyzer': cached_features(wavs, lambda p: resemblyzer_embedding(enc, load_audio(p)), WORK/'resemblyzer.npz')[0]}
+    res = {}
+    for name,(feat,model) in {'acoustic statistics + LR': ('acoustic', lr_model), 'acoustic statistics + GBM': ('acoustic', gbm_model),
+                              'Resemblyzer + LR': ('resemblyzer', lr_model)}.items():
+        folds = [baseline_fold(feats[feat], images, sp, f, model) for f in sorted(sp.fold.unique())]
+        res[name] = [{k: v for k,v in r.items() if k != 'predictions'} for r in folds]
+        pd.concat([r['predictions'] for r in folds]).to_csv(OUT/f"baseline_{name.split()[0].lower()}_{model.__name__}.csv", index=False)
+        print(name, {r['fold']: round(list(r['scores'].values())[0]['adults']['balanced_accuracy'], 3) for r in folds}, flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT/'baselines.json').write_text(json.dumps(res, indent=1))
+
+def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
+    "inaSpeechSegmenter's answers on the same test clips, scored like the others (its answer: more female or male seconds)."
+    from voicegender.crosscorpus import clip_images, fold_images, group_scores
+    from voicegender.data import load_splits, ADULT_AGE
+    if not Path(csv).exists(): return None
+    peer = pd.read_csv(csv); peer.index = [str(Path(p).resolve()) for p in peer.path]
+    sp = load_splits(SPLITS); images = clip_images(clips_table(), WORK/'c40m80_level'); folds = []
+    for f in sorted(sp.fold.unique()):
+        it = fold_images(images, sp, f).merge(sp[sp.fold == f][['speaker', 'role']], on='speaker').query("role == 'test'")
+        it = it.assign(wav=[str(Path(w).resolve()) for w in it.wav]); got = it.wav.isin(peer.index)
+        lab = peer.reindex(it.wav).label.fillna('error').values
+        # a hard answer: p_female 1 / 0; "no speech" (or an error) counts as unanswered, and as wrong in balanced accuracy
+        t = it.assign(p_female=np.where(lab == 'female', 1., 0.), answered=np.isin(lab, ['female', 'male']))
+        sc = {}
+        for c in t.corpus.unique():
+            for g,m in (('adults', ~(t.age < ADULT_AGE)), ('children', t.age < ADULT_AGE)):
+                d = t[(t.corpus == c) & m]
+                if d.empty: continue
+                s = group_scores(d.assign(p_female=np.where(d.answered, d.p_female, np.where(d.gender == 'female', 0., 1.))), 0.5)
+                s.update(coverage=float(d.answered.mean()), ece=None)
+                s['answered_accuracy'] = float(((d.p_female >= .5) == (d.gender == 'female'))[d.answered].mean()) if d.answered.any() else None
+                sc.setdefault(c, {})[g] = s
+        folds.append(dict(fold=int(f), scores=sc, missing=int((~got).sum())))
+    return folds
+
+def table():
+    from voicegender.crosscorpus import scores_rows, markdown_table
+    rows, meta = [], {}
+    for lever in LEVERS:
+        folds = [json.loads(p.read_text()) for p in sorted((OUT/lever).glob('fold*/scores.json'))]
+        if folds: rows += scores_rows(f'ResNet-34, {lever}', folds); meta[lever] = dict(folds=len(folds), options=str(LEVERS[lever]))
+    if (OUT/'baselines.json').exists():
+        for name,folds in json.loads((OUT/'baselines.json').read_text()).items(): rows += scores_rows(name, folds)
+    peer = peer_folds()
+    if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
+    (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))
+    md = ["Balanced clip accuracy on the held-out corpus (speakers right by majority; coverage / accuracy on the answered "
+          "clips; ECE). Generated by `python bench/crosscorpus.py table`.", '', '### Adults', '', markdown_table(rows, 'adults'),
+          '', '### Children (under 16)', '', markdown_table(rows, 'children')]
+    (ROOT/'docs').mkdir(exist_ok=True); (ROOT/'docs/crosscorpus.md').write_text('\n'.join(md) + '\n')
+    print('\n'.join(md))
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table'])
+    p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--recipes', nargs='+', default=list(RECIPES))
+    a = p.parse_args()
+    os.chdir(ROOT)
+    {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table}[a.step]()
