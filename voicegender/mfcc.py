@@ -216,7 +216,7 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     if rfile.exists() and not force and json.loads(rfile.read_text()) != recipe:
         raise ValueError(f"'{out}' holds images made with another recipe ({rfile.read_text()}, not {recipe}): choose another --out or --force")
     _atomic_json(recipe, rfile)
-    stale = remove_stale_tmp(out)
+    stale = remove_stale_tmp(out) + remove_stale_tmp(maps)
     clips = clips.assign(image=[str(out/g/(Path(p).stem + '.jpg')) for p,g in zip(clips.path, clips.gender)])
     todo = clips if force else clips[[not _jpeg_ok(i) for i in clips.image]]
     redone = 0 if force else sum(Path(i).exists() for i in todo.image)   # there, but not a whole JPEG
