@@ -4,12 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #efa73e63
 from __future__ import annotations
-import os, math, warnings
+import os, stat, errno, math, struct, warnings
 from pathlib import Path
 import numpy as np, soundfile as sf
 
 # %% auto #0
-__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'AudioError', 'atomic_write', 'load_audio']
+__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_write',
+           'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio', 'load_audio']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -19,6 +20,13 @@ GENDERS = ('female', 'male')  # class order everywhere: index 0 is female
 class AudioError(ValueError):
     "A clip that cannot be used, with the file named in the message."
     def __init__(self, path, problem): self.path,self.problem = str(path),problem; super().__init__(f"{path}: {problem}")
+
+class OutputError(ValueError):
+    "An output folder that cannot be written, with the folder named in the message."
+    def __init__(self, path, problem): self.path,self.problem = str(path),problem; super().__init__(f"{path}: {problem}")
+
+class TruncatedAudio(UserWarning):
+    "A file that ends before the length its header declares: only the decoded part is used."
 
 # %% ../nbs/00_core.ipynb #58e2c9a2
 def atomic_write(path:str|Path, # the file to (re)place
@@ -30,8 +38,44 @@ def atomic_write(path:str|Path, # the file to (re)place
     tmp.write_bytes(data.encode() if isinstance(data, str) else data); os.replace(tmp, path)
     return path
 
+# %% ../nbs/00_core.ipynb #4d97ffc0
+def remove_stale_tmp(folder:str|Path, # searched with its subfolders
+                    )->int: # how many files were removed
+    "Delete the temporary files of `atomic_write` in `folder` whose writing process no longer runs."
+    n = 0
+    for f in Path(folder).rglob('.*.tmp'):
+        pid = f.name.rsplit('.', 2)[-2]
+        if pid.isdigit() and _alive(int(pid)): continue
+        try: f.unlink(); n += 1
+        except FileNotFoundError: pass
+    return n
+
+def _alive(pid:int)->bool:
+    if pid == os.getpid(): return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass   # another user's process
+    return True
+
+# %% ../nbs/00_core.ipynb #37b16046
+def writable_folder(path:str|Path, # the folder (created if missing)
+                    what:str='output', # what it is for, in the message
+                   )->Path:
+    "Create `path` if needed and check that files can be written in it; `OutputError` naming it if not."
+    path = Path(path)
+    try: path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(path, f"cannot be the {what} folder: it, or a folder above it, is a file") from None
+    except OSError as e: raise OutputError(path, f"cannot create the {what} folder ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK): raise OutputError(path, f"the {what} folder is not writable (permission denied)")
+    probe = path/f'.write-test.{os.getpid()}.tmp'
+    try: probe.write_bytes(b''); probe.unlink()
+    except OSError as e: raise OutputError(path, f"cannot write in the {what} folder ({e.strerror})") from None
+    return path
+
 # %% ../nbs/00_core.ipynb #74a2b70b
 SOUNDFILE_EXTS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.w64', '.rf64', '.caf')
+RATE_RANGE = (1_000, 384_000)   # sample rates (Hz) a file may have
 
 def _sndfile_problem(path:Path, e:Exception)->str:
     "libsndfile's complaint, without the path (the `AudioError` names it) and without its misleading variants."
@@ -40,38 +84,99 @@ def _sndfile_problem(path:Path, e:Exception)->str:
     if path.suffix.lower() not in SOUNDFILE_EXTS: msg += '; formats other than WAV/FLAC/OGG/MP3 need ffmpeg installed'
     return msg
 
-def _decode(path:Path, max_seconds:float|None)->tuple[np.ndarray,int]:
-    "Mono float32 samples and the file's rate, read in blocks (memory bounded by `max_seconds`)."
+def _rate_problem(sr)->str|None:
+    lo,hi = RATE_RANGE
+    return None if lo <= sr <= hi else f"sample rate {sr:,} Hz is outside {lo:,}-{hi:,} Hz: not a usable recording"
+
+def _wav_rate(path:Path)->int|None:
+    "The sample rate in a RIFF/WAVE header's fmt chunk (for headers libsndfile refuses), or None."
+    with open(path, 'rb') as f: head = f.read(1 << 16)
+    if head[:4] != b'RIFF' or head[8:12] != b'WAVE': return None
+    i = 12
+    while i + 16 <= len(head):
+        cid, size = head[i:i+4], struct.unpack('<I', head[i+4:i+8])[0]
+        if cid == b'fmt ': return struct.unpack('<I', head[i+12:i+16])[0]
+        i += 8 + size + (size & 1)
+    return None
+
+def _read_blocks(f:sf.SoundFile, frames:int, block:int=1<<16)->np.ndarray:
+    "Mono float32 of up to `frames` frames of `f` (-1: all), only those libsndfile actually decoded."
+    out, left = [], frames
+    while left:
+        n = block if left < 0 else min(block, left)
+        b = f.read(n, dtype='float32', always_2d=True)   # `read` trims to the frames decoded; `blocks` did not
+        if len(b): out.append(b.mean(axis=1))
+        if left > 0: left -= len(b)
+        if len(b) < n: break
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+def _decode(path:Path, max_seconds:float|None)->tuple[np.ndarray,int,list[str]]:
+    "Mono float32 samples, the file's rate and warnings, read in blocks (memory bounded by `max_seconds`)."
     try:
         with sf.SoundFile(str(path)) as f:
-            sr = f.samplerate
+            sr, declared = f.samplerate, f.frames
+            if why := _rate_problem(sr): raise AudioError(path, why)
             frames = -1 if max_seconds is None else int(max_seconds*sr)
-            blocks = [b.mean(axis=1) for b in f.blocks(blocksize=1<<16, frames=frames, dtype='float32', always_2d=True)]
-            return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), sr
+            y = _read_blocks(f, frames)
+        want = declared if frames < 0 else min(frames, declared)
+        notes = [f"truncated: {len(y)/sr:.2f} s decoded of the {want/sr:.2f} s its header declares; only the decoded part is used"
+                 ] if len(y) < 0.99*want else []
+        return y, sr, notes
+    except AudioError: raise
     except Exception as e: err = _sndfile_problem(path, e)
+    try: rate = _wav_rate(path)
+    except OSError: rate = None
+    if rate is not None and (why := _rate_problem(rate)): raise AudioError(path, why)
     try:  # formats libsndfile lacks: librosa/audioread (needs ffmpeg or GStreamer)
         import librosa
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             y,sr = librosa.load(str(path), sr=None, mono=True, duration=max_seconds)
-        return y.astype(np.float32), sr
     except Exception: raise AudioError(path, f"not readable as audio ({err})") from None
+    if why := _rate_problem(sr): raise AudioError(path, why)
+    return y.astype(np.float32), sr, []
 
 # %% ../nbs/00_core.ipynb #628e320d
-def load_audio(path, # a WAV/FLAC/OGG/MP3 file
+_KINDS = [(stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+          (stat.S_ISSOCK, 'a socket')]
+
+def file_problem(path:str|Path)->str|None:
+    "Why `path` cannot be an audio file (missing, a folder, a FIFO or device, a symlink loop, unreadable, empty), or None."
+    try: st = os.stat(path)
+    except FileNotFoundError:
+        return f"no such file (a broken symlink to {os.readlink(path)})" if os.path.islink(path) else "no such file"
+    except OSError as e:
+        if e.errno == errno.ELOOP: return "symlink loop (too many levels of symbolic links)"
+        if e.errno == errno.EACCES: return "permission denied"
+        return f"cannot be opened ({e.strerror})"
+    if stat.S_ISDIR(st.st_mode): return "is a directory, not an audio file"
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test,k in _KINDS if test(st.st_mode)), 'a special file')
+        return f"not a regular file ({kind}): only audio files are read"
+    if not os.access(path, os.R_OK): return "permission denied"
+    if st.st_size == 0: return "empty file (0 bytes)"
+    return None
+
+def read_audio(path, # a WAV/FLAC/OGG/MP3 file
                sr:int=SR, # the rate to resample to
                max_seconds:float|None=None, # read at most this much (bounds memory for huge files)
-              )->np.ndarray: # mono float32 samples at `sr`
-    "Read one clip as mono float32 at `sr`, or raise `AudioError` naming the file and the problem."
+              )->tuple[np.ndarray,list[str]]: # (mono float32 samples at `sr`, warnings about the file)
+    "Read one clip as mono float32 at `sr` and say what is odd about it; `AudioError` naming the file if unusable."
     path = Path(path)
-    if not path.exists(): raise AudioError(path, "no such file")
-    if path.is_dir(): raise AudioError(path, "is a directory, not an audio file")
-    if not os.access(path, os.R_OK): raise AudioError(path, "permission denied")
-    if path.stat().st_size == 0: raise AudioError(path, "empty file (0 bytes)")
-    y,file_sr = _decode(path, max_seconds)
+    if why := file_problem(path): raise AudioError(path, why)
+    y,file_sr,notes = _decode(path, max_seconds)
     if y.size == 0: raise AudioError(path, "contains no samples (zero-length audio)")
     if not np.isfinite(y).all(): raise AudioError(path, "contains NaN or infinite samples")
     if file_sr != sr:
         import librosa
         y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type='soxr_hq')
-    return np.ascontiguousarray(y, dtype=np.float32)
+    return np.ascontiguousarray(y, dtype=np.float32), notes
+
+def load_audio(path, # a WAV/FLAC/OGG/MP3 file
+               sr:int=SR, # the rate to resample to
+               max_seconds:float|None=None, # read at most this much (bounds memory for huge files)
+              )->np.ndarray: # mono float32 samples at `sr`
+    "Read one clip as mono float32 at `sr`, or raise `AudioError` naming the file and the problem (`TruncatedAudio` warns)."
+    y,notes = read_audio(path, sr, max_seconds)
+    for n in notes: warnings.warn(TruncatedAudio(f"{path}: {n}"), stacklevel=2)
+    return y

@@ -206,12 +206,35 @@ def clip_image(wav:str|Path, # input clip
 # %% ../nbs/02_mfcc.ipynb #652627cc
 def _atomic_json(obj, path:Path): atomic_write(path, json.dumps(obj, indent=1))
 
+def _die_with_parent(ppid:int):
+    "Make this worker process exit as soon as its parent `ppid` is gone, whatever signal killed it."
+    import sys, signal, threading
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+        except Exception: pass
+    if os.getppid() != ppid: os._exit(1)                                     # the parent died before that
+    def watch():
+        while os.getppid() == ppid: time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name='die-with-parent').start()
+
+def _jpeg_ok(path)->bool:
+    "A cheap check that a JPEG was written whole: its start-of-image marker first and end-of-image marker last."
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(3); f.seek(-2, os.SEEK_END); tail = f.read(2)
+        return head == b'\xff\xd8\xff' and tail == b'\xff\xd9'
+    except OSError: return False   # missing, or shorter than 2 bytes
+
 _ONE_THREAD = []
 def _prepare_one(job):
     import multiprocessing as mp
-    if not _ONE_THREAD and mp.parent_process() is not None:   # once a worker process: one BLAS thread each
+    if not _ONE_THREAD and (parent := mp.parent_process()) is not None:   # once a worker process:
         from threadpoolctl import threadpool_limits
-        _ONE_THREAD.append(threadpool_limits(1))
+        _die_with_parent(parent.pid)                                        # no orphans writing on
+        _ONE_THREAD.append(threadpool_limits(1))                            # one BLAS thread each
     return clip_image(*job[:3], **job[3])
 
 # %% ../nbs/02_mfcc.ipynb #a7482a5a
@@ -231,13 +254,17 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     n_mfcc, n_mels = image_kw.get('n_mfcc', MFCC['n_mfcc']), image_kw.get('n_mels', MFCC['n_mels'])
     if not 1 <= n_mfcc <= n_mels:   # librosa would silently give n_mels rows
         raise ValueError(f"n_mfcc={n_mfcc} with n_mels={n_mels}: need 1 <= n_mfcc <= n_mels")
+    for folder in [out, *(out/g for g in sorted(set(clips.gender)))]: writable_folder(folder, 'image')
+    writable_folder(maps, 'maps')
     rfile = out/'recipe.json'
     if rfile.exists() and not force and json.loads(rfile.read_text()) != recipe:
         raise ValueError(f"'{out}' holds images made with another recipe ({rfile.read_text()}, not {recipe}): choose another --out or --force")
     _atomic_json(recipe, rfile)
+    stale = remove_stale_tmp(out) + remove_stale_tmp(maps)
     names = clips.image_name if 'image_name' in clips else [Path(p).stem for p in clips.path]   # several corpora: namespaced
     clips = clips.assign(image=[str(out/g/(n + '.jpg')) for n,g in zip(names, clips.gender)])
-    todo = clips if force else clips[[not Path(i).exists() for i in clips.image]]
+    todo = clips if force else clips[[not _jpeg_ok(i) for i in clips.image]]
+    redone = 0 if force else sum(Path(i).exists() for i in todo.image)   # there, but not a whole JPEG
     jobs = [(p, i, seconds, image_kw) for p,i in zip(todo.path, todo.image)]
     t0 = time.perf_counter()
     res = parallel(_prepare_one, jobs, n_workers=os.cpu_count() if n_workers is None else n_workers,
@@ -246,5 +273,5 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     done = clips[~clips.image.isin(errors.keys())]
     for g in GENDERS: _atomic_json(dict(zip(done[done.gender==g].path, done[done.gender==g].image)), maps/f'{g}.json')
     _atomic_json(sorted(errors.values()), maps/'errors.json')
-    return dict(images=len(done), written=len(jobs)-len(errors), skipped=len(clips)-len(jobs),
-                errors=sorted(errors.values()), seconds=time.perf_counter()-t0)
+    return dict(images=len(done), written=len(jobs)-len(errors), skipped=len(clips)-len(jobs), redone=redone,
+                stale_tmp=stale, errors=sorted(errors.values()), seconds=time.perf_counter()-t0)

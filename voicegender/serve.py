@@ -5,12 +5,13 @@ answer follow the voice."""
 
 # %% ../nbs/09_serve.ipynb #b140379d
 from __future__ import annotations
-import os, sys, json, time, socket, asyncio, argparse, tempfile, threading, ipaddress, re
+import os, sys, json, time, hmac, socket, asyncio, argparse, tempfile, threading, ipaddress, re
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Literal
 import numpy as np, soundfile as sf
 from .core import *
-from .deploy import Predictor, UNPICKLE_WARNING, DEFAULT_THRESHOLD
+from .deploy import Predictor, DEFAULT_THRESHOLD
 try:
     import soxr
     from fastapi import FastAPI, File, UploadFile, WebSocket, HTTPException, Request
@@ -23,9 +24,11 @@ except ImportError as e:
     raise ImportError(f"`voicegender serve` needs the serve extra ({e}): pip install 'voicegender[serve]'") from None
 
 # %% auto #0
-__all__ = ['MAX_UPLOAD_BYTES', 'LIVE_WINDOW', 'LIVE_HOP', 'LIVE_RATES', 'LIVE_MAX_MESSAGE', 'Label', 'ERRORS', 'PAGE',
-           'TimedPredictor', 'decode_upload', 'UploadLimit', 'LiveStream', 'Probabilities', 'Timings', 'Prediction',
-           'ErrorMessage', 'Health', 'make_app', 'live_session', 'port_problem', 'warm_up', 'cli_serve']
+__all__ = ['MAX_UPLOAD_BYTES', 'UPLOAD_TIMEOUT', 'PUBLIC_PATHS', 'LOOPBACK_NAMES', 'LIVE_WINDOW', 'LIVE_HOP', 'LIVE_RATES',
+           'LIVE_MAX_MESSAGE', 'Label', 'ERRORS', 'MAX_QUEUE', 'WORK_TIMEOUT', 'LIVE_IDLE', 'PAGE', 'MAX_CONNECTIONS',
+           'TOKEN_ENV', 'TimedPredictor', 'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities',
+           'Timings', 'Prediction', 'ErrorMessage', 'Health', 'make_app', 'close_reason', 'live_session',
+           'port_problem', 'warm_up', 'cli_serve']
 
 # %% ../nbs/09_serve.ipynb #9c514be3
 class TimedPredictor(Predictor):
@@ -53,39 +56,111 @@ class TimedPredictor(Predictor):
 def decode_upload(data:bytes, # the uploaded file's content
                   filename:str|None=None, # its name (only the extension is used, and the messages name it)
                   max_seconds:float|None=60., # read at most this much
-                 )->tuple[np.ndarray,float]: # (mono float32 at SR, the file's full duration in s)
-    "Samples of an uploaded audio file, via a temporary file and `load_audio`; `AudioError` naming the upload if unusable."
+                 )->tuple[np.ndarray,float,list[str]]: # (mono float32 at SR, the file's full duration in s, warnings)
+    "Samples of an uploaded audio file, via a temporary file and `read_audio`; `AudioError` naming the upload if unusable."
     name = filename or 'upload'
     ext = Path(name).suffix.lower()
     with tempfile.TemporaryDirectory(prefix='voicegender-') as d:
         path = Path(d)/('upload' + (ext if re.fullmatch(r'\.[a-z0-9]{1,8}', ext) else ''))
         path.write_bytes(data)
-        try: y = load_audio(path, SR, max_seconds)
+        try: y, notes = read_audio(path, SR, max_seconds)
         except AudioError as e: raise AudioError(name, e.problem) from None
         try: seconds = sf.info(str(path)).duration
         except Exception: seconds = len(y)/SR   # read by librosa: the duration is what was read
-        return y, seconds
+        if any(n.startswith('truncated') for n in notes): seconds = len(y)/SR   # not what the header claims
+        return y, seconds, notes
 
 # %% ../nbs/09_serve.ipynb #21b5c756
 MAX_UPLOAD_BYTES = 10*2**20   # request body limit of POST /predict (10 MiB)
+UPLOAD_TIMEOUT = 30.          # seconds a request body may take to arrive
 
 class UploadLimit:
-    "ASGI middleware: an HTTP request body over `max_bytes` gets 413 and a JSON message, without being read in full."
-    def __init__(self, app, max_bytes:int=MAX_UPLOAD_BYTES): self.app, self.max_bytes = app, max_bytes
+    "ASGI middleware: a body over `max_bytes` gets 413, one slower than `timeout` s gets 408, with a JSON message."
+    def __init__(self, app, max_bytes:int=MAX_UPLOAD_BYTES, timeout:float|None=UPLOAD_TIMEOUT):
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
     def message(self)->str: return f"upload too large: at most {self.max_bytes:,} bytes ({self.max_bytes/2**20:g} MiB)"
+    def slow_message(self)->str: return f"upload too slow: the request body must arrive within {self.timeout:g} s"
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         n = Headers(scope=scope).get('content-length', '')
         if n.isdigit() and int(n) > self.max_bytes:
             return await JSONResponse({'detail': self.message()}, 413)(scope, receive, send)
-        seen = 0
+        seen, done = 0, False
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         async def limited_receive():
-            nonlocal seen
-            msg = await receive()
+            nonlocal seen, done
+            if done or deadline is None: return await receive()   # after the body: only the disconnect is left
+            try: msg = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 1e-3))
+            except asyncio.TimeoutError: raise HTTPException(408, self.slow_message(), {'Connection': 'close'}) from None
             seen += len(msg.get('body', b''))
             if seen > self.max_bytes: raise HTTPException(413, self.message())   # FastAPI answers it with JSON
+            done = msg['type'] != 'http.request' or not msg.get('more_body', False)
             return msg
         await self.app(scope, limited_receive, send)
+
+# %% ../nbs/09_serve.ipynb #4e1a257b
+PUBLIC_PATHS = ('/', '/docs', '/docs/oauth2-redirect', '/openapi.json')   # served without the token
+LOOPBACK_NAMES = ('127.0.0.1', 'localhost', '::1')
+
+def _hostname(netloc:str)->str:
+    try: return (urlsplit('//' + netloc).hostname or '').lower()
+    except ValueError: return ''
+
+def _norm_origin(o:str)->str: return o.strip().rstrip('/').lower()
+
+class Guard:
+    "ASGI middleware: refuses other Host names, cross-site Origins on POST and WebSocket, and calls without the token."
+    def __init__(self, app,
+                 allow_origins:tuple=(), # origins allowed besides the server's own ('*': any)
+                 hosts:tuple|None=None, # Host names served (None: any)
+                 token:str|None=None): # required on all but the `PUBLIC_PATHS`, when set
+        self.app, self.token = app, token or None
+        self.origins = {_norm_origin(o) for o in allow_origins}
+        self.hosts = None if hosts is None else {h.lower().strip('[]') for h in hosts} | {_hostname(o.split('://')[-1]) for o in self.origins - {'*'}}
+
+    def problem(self, scope)->tuple[int,str]|None: # (HTTP status, message) or None
+        h = Headers(scope=scope)
+        host, origin = h.get('host', ''), h.get('origin')
+        if self.hosts is not None and _hostname(host) not in self.hosts:
+            return 403, (f"Host {host!r} is not a name of this server (it serves {', '.join(sorted(self.hosts))}); "
+                         "reach it by one of those, or start it with --allow-origin for the name you use")
+        unsafe = scope['type'] == 'websocket' or scope.get('method') not in ('GET', 'HEAD', 'OPTIONS')
+        if unsafe and origin is not None and not self.origin_ok(origin, host):
+            return 403, (f"cross-site request refused: a page from {origin} may not use this server; "
+                         "allow it with --allow-origin if it should")
+        if self.token and scope['path'] not in PUBLIC_PATHS and not self.token_ok(scope, h):
+            how = '?token=TOKEN' if scope['type'] == 'websocket' else "the header 'Authorization: Bearer TOKEN'"
+            return 401, f"this server needs its token: send {how} (the page takes it from its address: /?token=TOKEN)"
+        return None
+
+    def origin_ok(self, origin:str, host:str)->bool:
+        o = _norm_origin(origin)
+        if '*' in self.origins or o in self.origins: return True
+        try: parts = urlsplit(o)
+        except ValueError: return False
+        return parts.scheme in ('http', 'https') and bool(host) and parts.netloc == host.lower()
+
+    def token_ok(self, scope, h:Headers)->bool:
+        given = ''
+        auth = h.get('authorization', '')
+        if auth.lower().startswith('bearer '): given = auth[7:].strip()
+        elif scope['type'] == 'websocket':
+            from urllib.parse import parse_qs
+            given = parse_qs(scope.get('query_string', b'').decode('latin-1')).get('token', [''])[0]
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] not in ('http', 'websocket') or (why := self.problem(scope)) is None:
+            return await self.app(scope, receive, send)
+        code, detail = why
+        if scope['type'] == 'http':
+            return await JSONResponse({'detail': detail}, code, headers={'WWW-Authenticate': 'Bearer'} if code == 401 else None)(scope, receive, send)
+        await receive()                                          # websocket.connect
+        if code == 403:                                          # another site: refuse the handshake itself
+            return await send({'type': 'websocket.close', 'code': 1008, 'reason': close_reason(detail)})
+        await send({'type': 'websocket.accept'})                 # the token: say why, so the page can show it
+        await send({'type': 'websocket.send', 'text': json.dumps({'type': 'error', 'detail': detail})})
+        await send({'type': 'websocket.close', 'code': 1008, 'reason': close_reason(detail)})
 
 # %% ../nbs/09_serve.ipynb #a1d83eaa
 LIVE_WINDOW, LIVE_HOP = 1.5, 0.25   # seconds scored, seconds of new audio between answers
@@ -145,12 +220,23 @@ class ErrorMessage(BaseModel):
 class Health(BaseModel):
     status: Literal['ok']; model: str; calibrated: bool; temperature: float; threshold: float; vad: str
     window_seconds: float; max_upload_bytes: int; max_seconds: float; live: dict
+    upload_timeout: float|None = Field(description="seconds a request body may take to arrive")
+    max_queue: int = Field(description="uploads decoded, scored or waiting at once; more get 503")
+    work_timeout: float = Field(description="seconds to decode and score one upload, else 503")
+    token_required: bool
 
 # %% ../nbs/09_serve.ipynb #da9b8e4c
 ERRORS = {400: dict(model=ErrorMessage, description="the body is not valid multipart/form-data"),
+          401: dict(model=ErrorMessage, description="the server has a token and the request does not carry it"),
+          403: dict(model=ErrorMessage, description="from a page of another site (Origin), or to another host name (Host)"),
+          408: dict(model=ErrorMessage, description="the upload took longer than the upload time limit"),
           413: dict(model=ErrorMessage, description="the upload is over the size limit (10 MiB)"),
           415: dict(model=ErrorMessage, description="not audio, or broken audio"),
-          422: dict(model=ErrorMessage, description="no `file` field, an empty file, or audio without usable samples")}
+          422: dict(model=ErrorMessage, description="no `file` field, an empty file, audio without usable samples, "
+                                                    "or a sample rate outside 1-384 kHz"),
+          503: dict(model=ErrorMessage, description="busy: too many uploads queued, or scoring took too long; retry later")}
+MAX_QUEUE = 8        # uploads decoded, scored or waiting at once
+WORK_TIMEOUT = 30.   # seconds to decode and score one upload
 
 def _validation_message(request:Request, exc:RequestValidationError)->str:
     msg = '; '.join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -158,15 +244,23 @@ def _validation_message(request:Request, exc:RequestValidationError)->str:
         msg += " (send the audio as the multipart form field 'file', e.g. curl -F file=@clip.wav http://127.0.0.1:8000/predict)"
     return msg
 
-def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, or a model path (default: the newest)
-             max_upload_bytes:int=MAX_UPLOAD_BYTES)->FastAPI:
+def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, or a model path (default: the shipped model)
+             max_upload_bytes:int=MAX_UPLOAD_BYTES,
+             upload_timeout:float|None=UPLOAD_TIMEOUT, # seconds a request body may take (None: no limit)
+             max_queue:int=MAX_QUEUE, # uploads decoded, scored or waiting at once; more get 503
+             work_timeout:float=WORK_TIMEOUT, # seconds to decode and score one upload, else 503
+             allow_origins:tuple=(), # origins of other sites' pages allowed to call ('*': any); see `Guard`
+             hosts:tuple|None=None, # Host names served (None: any); `voicegender serve` sets them on loopback
+             token:str|None=None, # required (Bearer header, or ?token= on /live) when set
+            )->FastAPI:
     "The FastAPI application: /predict, /health, /docs, the web page at / and the /live WebSocket."
     pred = predictor if isinstance(predictor, TimedPredictor) else TimedPredictor(predictor)
     app = FastAPI(title="voicegender", version=_version(),
                   description="Tell a speaker's gender from a speech clip. Answers: female, male, uncertain, no speech. "
                               f"Uploads: at most {max_upload_bytes/2**20:g} MiB. Live: WebSocket /live (see the README).")
-    app.add_middleware(UploadLimit, max_bytes=max_upload_bytes)
-    app.state.predictor = pred
+    app.add_middleware(UploadLimit, max_bytes=max_upload_bytes, timeout=upload_timeout)
+    app.add_middleware(Guard, allow_origins=tuple(allow_origins), hosts=hosts, token=token)   # outermost: first
+    app.state.predictor, app.state.queued = pred, 0
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request:Request, exc:RequestValidationError):
@@ -179,7 +273,8 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
     def health():
         return Health(status='ok', model=str(pred.model_path), calibrated=pred.calibration is not None,
                       temperature=pred.temperature, threshold=pred.threshold, vad=pred.vad, window_seconds=pred.seconds,
-                      max_upload_bytes=max_upload_bytes, max_seconds=pred.max_seconds,
+                      max_upload_bytes=max_upload_bytes, max_seconds=pred.max_seconds, upload_timeout=upload_timeout,
+                      max_queue=max_queue, work_timeout=work_timeout, token_required=bool(token),
                       live=dict(path='/live', format='float32 little-endian mono PCM, binary messages', default_rate=SR,
                                 rates=list(LIVE_RATES), window_seconds=LIVE_WINDOW, hop_seconds=LIVE_HOP))
 
@@ -191,13 +286,23 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
         if not data: raise HTTPException(422, f"{name}: the uploaded file is empty (0 bytes)")
         def work():
             t = time.perf_counter()
-            y, seconds = decode_upload(data, name, pred.max_seconds)
+            y, seconds, notes = decode_upload(data, name, pred.max_seconds)
             decode = 1000*(time.perf_counter() - t)
             res, ms = pred.predict_timed(y)
+            res['warnings'][:0] = notes
             if seconds > pred.max_seconds + 0.01:
                 res['warnings'].insert(0, f"{seconds:.0f} s long: only the first {pred.max_seconds:g} s were used")
             return res, dict(decode=decode, **{**ms, 'total': ms['total'] + decode})
-        try: res, ms = await run_in_threadpool(work)
+        if app.state.queued >= max_queue:
+            raise HTTPException(503, f"{name}: the server is busy ({max_queue} uploads are being scored or waiting); "
+                                     "try again in a few seconds", {'Retry-After': '2'})
+        app.state.queued += 1                    # freed when the work really ends, even after a time-out
+        job = asyncio.ensure_future(run_in_threadpool(work))
+        job.add_done_callback(lambda _: setattr(app.state, 'queued', app.state.queued - 1))
+        try: res, ms = await asyncio.wait_for(asyncio.shield(job), work_timeout)
+        except asyncio.TimeoutError:
+            raise HTTPException(503, f"{name}: not scored within {work_timeout:g} s (the server is overloaded); "
+                                     "try again later", {'Retry-After': '5'}) from None
         except AudioError as e:
             raise HTTPException(415 if e.problem.startswith('not readable') else 422, str(e)) from None
         return Prediction(filename=name, timings_ms=Timings(**{k: round(v, 2) for k,v in ms.items()}), **res)
@@ -212,13 +317,19 @@ def _version()->str:
     return __version__
 
 # %% ../nbs/09_serve.ipynb #bc245ff3
+def close_reason(text:str, limit:int=123)->str:
+    "`text` cut to at most `limit` UTF-8 bytes, the most a WebSocket close frame carries, never inside a character."
+    return text.encode()[:limit].decode('utf-8', 'ignore')
+
 async def _send_error(ws:WebSocket, detail:str, code:int):
     try:
         await ws.send_json({'type': 'error', 'detail': detail})
-        await ws.close(code, detail[:120])
+        await ws.close(code, close_reason(detail))
     except Exception: pass   # the client is already gone
 
-async def live_session(ws:WebSocket, pred:Predictor):
+LIVE_IDLE = 30.   # seconds without a message before a /live connection is closed
+
+async def live_session(ws:WebSocket, pred:Predictor, idle:float=LIVE_IDLE):
     "Serve one /live connection: float32 PCM in, a JSON answer for the last `LIVE_WINDOW` s every `LIVE_HOP` s out."
     await ws.accept()
     rate = ws.query_params.get('rate', str(SR))
@@ -244,7 +355,8 @@ async def live_session(ws:WebSocket, pred:Predictor):
     scorer = asyncio.create_task(score())
     try:
         while True:
-            msg = await ws.receive()
+            try: msg = await asyncio.wait_for(ws.receive(), idle)
+            except asyncio.TimeoutError: return await _send_error(ws, f"no audio for {idle:g} s: closing", 1008)
             if msg['type'] == 'websocket.disconnect': break
             if scorer.done(): break
             if msg.get('bytes') is not None:
@@ -324,6 +436,20 @@ when it is not sure enough, and <em>no speech</em> when it hears none.</p>
 "use strict";
 const $ = id => document.getElementById(id);
 
+// A server started with --token: the token comes from this page's address (?token=...), once, or from a prompt.
+const TOKEN_KEY = 'voicegender-token', params = new URLSearchParams(location.search);
+let token = params.get('token') || sessionStorage.getItem(TOKEN_KEY) || '';
+if (params.has('token')) {
+  sessionStorage.setItem(TOKEN_KEY, token); params.delete('token');
+  history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));   // not left in the address bar
+}
+const auth = () => token ? {Authorization: 'Bearer ' + token} : {};
+function askToken() {
+  const t = prompt('This server needs its token (voicegender serve --token):');
+  if (t) { token = t.trim(); sessionStorage.setItem(TOKEN_KEY, token); }
+  return !!t;
+}
+
 function show(prefix, r) {
   $(prefix + 'result').dataset.label = r.label;
   $(prefix + 'answer').textContent = r.label;
@@ -342,8 +468,10 @@ async function classify(blob, name) {
   $('result').dataset.label = 'busy'; $('answer').textContent = '\u2026'; $('details').textContent = name;
   const form = new FormData(); form.append('file', blob, name);
   let res, r;
-  try { res = await fetch('predict', {method: 'POST', body: form}); }
-  catch (e) { showError('', 'the server did not answer (' + e.message + ')'); return; }
+  try {
+    res = await fetch('predict', {method: 'POST', body: form, headers: auth()});
+    if (res.status === 401 && askToken()) res = await fetch('predict', {method: 'POST', body: form, headers: auth()});
+  } catch (e) { showError('', 'the server did not answer (' + e.message + ')'); return; }
   const text = await res.text();
   try { r = JSON.parse(text); } catch (e) { r = {detail: text || res.statusText}; }
   if (!res.ok) { showError('', r.detail); $('details').textContent = 'HTTP ' + res.status; return; }
@@ -426,6 +554,7 @@ const live = {on: false, mic: null, ws: null, delay: 500, timer: null, count: 0}
 function liveStatus(s) { $('live-status').textContent = s; }
 function connect() {
   const url = new URL('live?rate=' + Math.round(live.mic.rate), location.href);
+  if (token) url.searchParams.set('token', token);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = live.ws = new WebSocket(url); ws.binaryType = 'arraybuffer';
   ws.onopen = () => { live.delay = 500; liveStatus(`listening (${live.mic.rate} Hz)`); };
@@ -480,12 +609,15 @@ def warm_up(pred:Predictor):
     from voicegender.deploy import synthetic_speech
     pred.predict_audio(np.concatenate([np.zeros(SR//4, np.float32), synthetic_speech(1.0), np.zeros(SR//4, np.float32)]))
 
+MAX_CONNECTIONS = 64   # open connections (HTTP and WebSocket) before uvicorn answers 503
+TOKEN_ENV = 'VOICEGENDER_TOKEN'
+
 def cli_serve(argv:list[str])->int:
-    p = argparse.ArgumentParser(prog='voicegender serve', epilog=f"Warning: {UNPICKLE_WARNING}",
+    p = argparse.ArgumentParser(prog='voicegender serve',
         description="Serve the model: POST /predict (an audio file -> the answer), GET /health, GET /docs (OpenAPI), "
                     "a web page at / (a file, a 2 s recording, or live from the microphone) and the /live WebSocket.")
-    p.add_argument('--model', help="exported learner (default: the newest results/**/model.pkl); only load model "
-                                   "files you trust, see below")
+    p.add_argument('--model', help="NAME.safetensors with NAME.json beside it (default: the model shipped in the "
+                                   "package); weights only, nothing in it is executed")
     p.add_argument('--host', default='127.0.0.1', help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument('--port', type=int, default=8000, help="default: 8000")
     p.add_argument('--threshold', type=float, help="answer 'uncertain' below this top probability "
@@ -493,8 +625,24 @@ def cli_serve(argv:list[str])->int:
     p.add_argument('--vad', choices=['silero', 'energy'], default='silero', help="speech detector (default: silero)")
     p.add_argument('--threads', type=int, help="torch threads for the model (default: torch's choice)")
     p.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'])
+    g = p.add_argument_group('limits and access (docs/security.md)')
+    g.add_argument('--upload-timeout', type=float, default=UPLOAD_TIMEOUT,
+                   help=f"seconds a request body may take to arrive, else 408 (default: {UPLOAD_TIMEOUT:g})")
+    g.add_argument('--work-timeout', type=float, default=WORK_TIMEOUT,
+                   help=f"seconds to decode and score one upload, else 503 (default: {WORK_TIMEOUT:g})")
+    g.add_argument('--max-queue', type=int, default=MAX_QUEUE,
+                   help=f"uploads decoded, scored or waiting at once; more get 503 (default: {MAX_QUEUE})")
+    g.add_argument('--max-connections', type=int, default=MAX_CONNECTIONS,
+                   help=f"open connections (HTTP and WebSocket); more get 503 (default: {MAX_CONNECTIONS})")
+    g.add_argument('--allow-origin', action='append', default=[], metavar='ORIGIN',
+                   help="a web origin (https://host[:port]) whose pages may call this server, and a host name it may "
+                        "be reached by (e.g. behind a reverse proxy); repeat for more; '*' allows any page")
+    g.add_argument('--token', default=os.environ.get(TOKEN_ENV) or None,
+                   help=f"require this bearer token (default: ${TOKEN_ENV}); the page takes it from /?token=...")
     a = p.parse_args(argv)
     if not 0 < a.port < 65536: print(f"error: --port must be 1-65535, not {a.port}", file=sys.stderr); return 2
+    for opt in ('upload_timeout', 'work_timeout', 'max_queue', 'max_connections'):
+        if not getattr(a, opt) > 0: print(f"error: --{opt.replace('_', '-')} must be positive, not {getattr(a, opt)}", file=sys.stderr); return 2
     if why := port_problem(a.host, a.port): print(f"error: {why}", file=sys.stderr); return 2
     import uvicorn, torch
     try: pred = TimedPredictor(a.model, a.vad, a.threshold)
@@ -503,10 +651,17 @@ def cli_serve(argv:list[str])->int:
     print(f"model: {pred}", file=sys.stderr)
     warm_up(pred)
     for n in pred.notes: print(f"note: {n}", file=sys.stderr)
-    if not _loopback(a.host):
+    loopback = _loopback(a.host)
+    if not loopback:
         print(f"note: listening on {a.host}: other machines can use this server. Browsers give the page the microphone "
               "only over https or from localhost.", file=sys.stderr)
+        if not a.token: print(f"note: no --token (or ${TOKEN_ENV}): anyone who can reach {a.host}:{a.port} can use it; "
+                              "see docs/security.md", file=sys.stderr)
+    hosts = (*LOOPBACK_NAMES, a.host) if loopback else None   # on loopback: no other names (DNS rebinding)
     shown = f"[{a.host}]" if ':' in a.host else a.host
     print(f"serving on http://{shown}:{a.port}/  (API docs: /docs; Ctrl-C stops)", file=sys.stderr, flush=True)
-    uvicorn.run(make_app(pred), host=a.host, port=a.port, log_level=a.log_level)
+    app = make_app(pred, upload_timeout=a.upload_timeout, max_queue=a.max_queue, work_timeout=a.work_timeout,
+                   allow_origins=tuple(a.allow_origin), hosts=hosts, token=a.token)
+    uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, limit_concurrency=a.max_connections,
+                ws_max_size=LIVE_MAX_MESSAGE + 4096)
     return 0
