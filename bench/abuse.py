@@ -5,10 +5,12 @@ Starts the server itself (the CLI, in its own process, on 127.0.0.1 and a free p
 seconds on synthetic voices (`voicegender.train.tiny_learner`), a token and tight limits, then reruns the probe's
 cases: oversized and odd uploads, odd sample rates, trickling clients, cross-site POST and WebSocket, a DNS-rebinding
 Host, bad and missing tokens, 16 concurrent clients (with the server's memory before and after), and a close reason
-too long for a close frame. Nothing leaves 127.0.0.1; the whole run is bounded (about a minute, at most 2).
+too long for a close frame. Last, a planted pickle named with --model must be refused without being loaded.
+Nothing leaves 127.0.0.1; the whole run is bounded (about a minute, at most 2).
 
     python bench/abuse.py                 # prints the table
     python bench/abuse.py --out           # and writes it to results/abuse.txt
+    python bench/abuse.py --model results/run/model.safetensors   # a real model instead of the tiny one
 """
 import argparse, asyncio, contextlib, io, json, os, socket, struct, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -50,6 +52,25 @@ def loud_mp3()->bytes:
     t = np.arange(3*16000)/16000
     b = io.BytesIO(); sf.write(b, (0.9*np.sin(2*np.pi*200*t)).astype(np.float32), 16000, format='MP3', subtype='MPEG_LAYER_III')
     return b.getvalue()
+
+
+class Planted:
+    "A pickle that runs code when it is loaded: it writes `path`."
+    def __init__(self, path:str): self.path = path
+    def __reduce__(self): return (open, (self.path, 'w'))
+
+
+def planted_pickle(d:Path)->tuple:
+    "`voicegender serve --model planted.pkl`: must exit with an error that names the pickle, and run nothing in it."
+    import pickle
+    marker = d/'planted-ran'; (d/'planted.pkl').write_bytes(pickle.dumps(Planted(str(marker))))
+    r = subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main())', 'serve',
+                        '--model', str(d/'planted.pkl'), '--port', str(free_port())],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    return ('serve --model planted.pkl (a pickle that writes a file)', "exit 2 naming the pickle, nothing run",
+            f"exit {r.returncode}, {'names the pickle' if 'pickle' in r.stderr else 'no pickle message'}, "
+            f"{'file WRITTEN' if marker.exists() else 'nothing run'}",
+            r.returncode == 2 and 'pickle' in r.stderr and not marker.exists())
 
 
 class Bench:
@@ -197,12 +218,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--out', nargs='?', const=str(ROOT/'results/abuse.txt'), default=None,
                    help="also write the table here (default with no value: results/abuse.txt)")
+    p.add_argument('--model', help="NAME.safetensors with NAME.json beside it (default: a tiny model trained here in "
+                                   "seconds); weights only, a .pkl is refused")
     a = p.parse_args(argv)
     t_start = time.time()
     from voicegender.train import tiny_learner
     with tempfile.TemporaryDirectory(prefix='vg-abuse-') as d:
-        print("training a tiny model ...", file=sys.stderr, flush=True)
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): model = tiny_learner(Path(d))
+        model = a.model
+        if model is None:
+            print("training a tiny model ...", file=sys.stderr, flush=True)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): model = tiny_learner(Path(d))
         port = free_port()
         log = open(Path(d)/'server.log', 'w')
         cmd = [sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main())', 'serve',
@@ -222,6 +247,7 @@ def main(argv=None):
             for part in (b.uploads, b.rates, b.access, b.trickle, b.concurrency):
                 if time.time() - t_start > BUDGET: b.row(part.__name__, 'run', 'skipped: out of time', False); continue
                 part()
+            b.row(*planted_pickle(Path(d)))
             b.row('server process', 'still running', 'running' if server.poll() is None else f'exited {server.returncode}',
                   server.poll() is None)
         finally:

@@ -5,6 +5,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py train LEVER        # the 3 folds of one lever (resumable), results/crosscorpus/LEVER/
     python bench/crosscorpus.py baselines          # acoustic statistics + LR/GBM, Resemblyzer + LR, same folds and clips
     python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
+    python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
 network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
@@ -18,6 +19,7 @@ CORPORA = os.environ.get('VOICEGENDER_CORPORA', ':'.join(str(ROOT.parent/'shared
                                                            ('audiomnist_az', 'speechocean762', 'baved'))).split(':')
 WORK, OUT = ROOT/'.tmp/cc', ROOT/'results/crosscorpus'
 SPLITS = ROOT/'results/splits_loco.csv'
+HOLDOUT = ROOT/'results/splits_holdout.csv'   # the shipped model's split; its test speakers: results/heldout_speakers.csv
 # recipe name -> `voicegender prepare` options (images in .tmp/cc/<recipe>, distorted copies in .tmp/cc/<recipe>_<kind>)
 RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
            'c40m80_level': ['--n-mfcc', '40', '--n-mels', '80', '--level'],
@@ -123,11 +125,38 @@ def table():
     (ROOT/'docs').mkdir(exist_ok=True); (ROOT/'docs/crosscorpus.md').write_text('\n'.join(md) + '\n')
     print('\n'.join(md))
 
+def ship(lever):
+    "Train LEVER's recipe on every corpus but the held-out speakers, calibrate on the validation speakers, put it in the package."
+    from voicegender.crosscorpus import clip_images, loco_fold
+    from voicegender.data import holdout_splits, save_splits, load_splits
+    from voicegender.model import load_model, save_model, SHIPPED_MODEL
+    clips = clips_table()
+    if not HOLDOUT.exists(): save_splits(holdout_splits(clips), HOLDOUT)
+    sp = load_splits(HOLDOUT); sp[sp.role == 'test'].to_csv(ROOT/'results/heldout_speakers.csv', index=False)
+    recipe, kind, kw = LEVERS[lever]
+    run = OUT/f'shipped_{lever}'
+    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, distorted=str(WORK/f'{recipe}_{kind}'), **kw)
+    m = load_model(run/'model.safetensors')
+    spk = sp[sp.role != 'test'].groupby(['corpus', 'role', 'gender']).speaker.nunique()
+    settings = {**m.settings, 'calibration': {k: r['calibration'][k] for k in ('temperature', 'threshold')},
+                'training': {**m.settings['training'], 'lever': lever, 'corpora': sorted(clips.corpus.unique()),
+                             'speakers': {' '.join(k): int(v) for k,v in spk.items()}, 'pretrained': False,
+                             'note': 'trained from scratch on CPU (no ImageNet weights)'},
+                'heldout_speakers_scores': r['scores']}
+    settings.pop('format', None); settings.pop('weights_sha256', None); settings.pop('weights_dtype', None)
+    save_model(m.net, SHIPPED_MODEL, settings, half=True)
+    print(f"shipped {SHIPPED_MODEL} ({SHIPPED_MODEL.stat().st_size/2**20:.1f} MiB)")
+    for c,g in r['scores'].items():
+        for grp,s in g.items():
+            if s.get('n_clips'): print(f"  {c} {grp}: balanced {s['balanced_accuracy']:.1%}, speakers {s['speaker_accuracy']:.0%}, "
+                                       f"coverage {s['coverage']:.0%} at {s['answered_accuracy']:.1%}, ECE {s['ece']:.1%}")
+
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table'])
+    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
-    {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table}[a.step]()
+    {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table,
+     'ship': lambda: ship(a.lever)}[a.step]()

@@ -5,9 +5,9 @@ Stages, each timed on every run: decode (read + resample: `load_audio`), vad (Si
 `Predictor.speech`), features (the MFCC image of each window: `Predictor.images`), model (the network and the calibrated
 softmax: `Predictor.window_probs`). Prints one JSON object with the median and 90th percentile of each stage (ms).
 
-    OMP_NUM_THREADS=1 python bench/latency.py --threads 1 --n 50                 # newest results/**/model.pkl
-    python bench/latency.py --model results/run/model.pkl --clip my_wavs/x.wav
-Without a trained model it falls back to the tiny test model (say so in any number you report).
+    OMP_NUM_THREADS=1 python bench/latency.py --threads 1 --n 50                 # the model shipped in the package
+    python bench/latency.py --model results/run/model.safetensors --clip my_wavs/x.wav
+Without the shipped model (and no --model) it falls back to the tiny test model (say so in any number you report).
 """
 import argparse, json, os, sys, tempfile, time, platform
 from pathlib import Path
@@ -15,7 +15,8 @@ from pathlib import Path
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--model', help="exported learner (default: the newest results/**/model.pkl, else the tiny test model)")
+    p.add_argument('--model', help="NAME.safetensors with NAME.json beside it (default: the model shipped in the package, "
+                                   "else the tiny test model); weights only, a .pkl is refused")
     p.add_argument('--clip', help="audio file (default: a 1 s synthetic sentence written to a temporary WAV)")
     p.add_argument('--n', type=int, default=50, help="timed runs (default: 50)")
     p.add_argument('--warmup', type=int, default=3)
@@ -26,12 +27,13 @@ def main(argv=None):
     import numpy as np, soundfile as sf, torch
     torch.set_num_threads(a.threads)
     from voicegender.core import SR, load_audio
-    from voicegender.deploy import Predictor, newest_model, synthetic_speech, silero_model
+    from voicegender.deploy import Predictor, synthetic_speech, silero_model
+    from voicegender.model import shipped_model
 
     tmp = Path(tempfile.mkdtemp())
     model, tiny = a.model, False
     if model is None:
-        try: model = newest_model()
+        try: model = shipped_model()
         except FileNotFoundError:
             from voicegender.train import tiny_learner
             import contextlib, io
@@ -44,7 +46,8 @@ def main(argv=None):
         y = y + np.random.default_rng(0).normal(0, 0.003, len(y))
         clip = tmp/'clip.wav'; sf.write(clip, y.astype(np.float32), SR, subtype='PCM_16')
 
-    pred = Predictor(model)
+    try: pred = Predictor(model)
+    except (FileNotFoundError, ValueError) as e: sys.exit(f"error: {e}")
     silero_model(); torch.set_num_threads(a.threads)
     stages = ['decode', 'vad', 'features', 'model']
     times = {s: [] for s in stages + ['total']}
@@ -58,9 +61,9 @@ def main(argv=None):
         if i < a.warmup: continue
         for s, d in zip(stages + ['total'], [t1-t0, t2-t1, t3-t2, t4-t3, t4-t0]): times[s].append(d*1000)
         n_windows = len(wins)
-    learn = pred.learn
-    out = dict(model=str(model), tiny_test_model=tiny, arch=getattr(learn, 'vg', {}).get('arch'),
-               size=getattr(learn, 'vg', {}).get('size'), clip=str(clip) if a.clip else 'synthetic 1 s (0.8 s speech)',
+    settings = pred.model.settings
+    out = dict(model=str(pred.model_path), tiny_test_model=tiny, arch=settings.get('arch'),
+               size=settings.get('size'), clip=str(clip) if a.clip else 'synthetic 1 s (0.8 s speech)',
                clip_seconds=round(sf.info(str(clip)).duration, 3), windows=n_windows, n=a.n, threads=a.threads,
                torch=torch.__version__, cpu=platform.processor() or platform.machine(),
                median_ms={s: round(float(np.median(v)), 2) for s, v in times.items()},

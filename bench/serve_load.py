@@ -6,9 +6,10 @@ clients (httpx, asyncio), each sending its next request as soon as the previous 
 Every answer must be a 200 with a label; the server must still answer /health at the end. Writes
 results/bench_serve.json (atomically) and prints a markdown table.
 
-    OMP_NUM_THREADS=1 python bench/serve_load.py --seconds 20 --levels 1 4 16     # newest results/**/model.pkl
-    python bench/serve_load.py --model results/run/model.pkl --threads 2
-Without a trained model it uses an untrained ResNet-34 of the production size (same compute; say so when reporting).
+    OMP_NUM_THREADS=1 python bench/serve_load.py --seconds 20 --levels 1 4 16     # the model shipped in the package
+    python bench/serve_load.py --model results/run/model.safetensors --threads 2
+Without the shipped model (and no --model) it uses an untrained ResNet-34 of the production size (same compute; say so
+when reporting).
 """
 import argparse, asyncio, io, json, os, platform, socket, subprocess, sys, tempfile, time, contextlib
 from pathlib import Path
@@ -21,15 +22,13 @@ def free_port():
 
 
 def stand_in_model(dest:Path)->Path:
-    "An untrained ResNet-34 learner with the production input size, exported (no weights needed: same compute)."
-    from voicegender.train import image_items, image_dls, gender_learner, image_recipe
-    from voicegender.data import load_splits
-    items = image_items(ROOT/'mfc_dataset')
-    dls = image_dls(items, load_splits(ROOT/'results/splits.csv'), 0, size=(64, 128), bs=64, seed=42)
-    learn = gender_learner(dls, pretrained=False, arch='resnet34')
-    learn.vg.update(recipe=image_recipe(ROOT/'mfc_dataset'), fold=0, size=[64, 128], stand_in=True)
-    learn.export(dest/'model.pkl')
-    return dest/'model.pkl'
+    "An untrained ResNet-34 with the production input size, saved weights-only (no training needed: same compute)."
+    from voicegender.core import GENDERS
+    from voicegender.model import gender_net, save_model
+    from voicegender.train import image_recipe
+    return save_model(gender_net('resnet34', len(GENDERS)), dest/'stand_in.safetensors',
+                      dict(arch='resnet34', size=[64, 128], vocab=list(GENDERS), recipe=image_recipe(ROOT/'mfc_dataset'),
+                           stand_in=True))
 
 
 def one_second_clip()->bytes:
@@ -72,7 +71,8 @@ async def run_level(url:str, clip:bytes, clients:int, seconds:float, warmup:floa
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--model', help="exported learner (default: the newest results/**/model.pkl, else a stand-in)")
+    p.add_argument('--model', help="NAME.safetensors with NAME.json beside it (default: the model shipped in the package, "
+                                   "else an untrained stand-in); weights only, a .pkl is refused")
     p.add_argument('--levels', type=int, nargs='+', default=[1, 4, 16], help="concurrent clients (default: 1 4 16)")
     p.add_argument('--seconds', type=float, default=20, help="measured seconds per level (default: 20)")
     p.add_argument('--warmup', type=float, default=2, help="unmeasured seconds at the start of each level")
@@ -82,11 +82,11 @@ def main(argv=None):
     p.add_argument('--note', default='', help="stored with the results (e.g. 'machine shared with training')")
     a = p.parse_args(argv)
     import httpx
-    from voicegender.deploy import newest_model
+    from voicegender.model import shipped_model
     tmp = Path(tempfile.mkdtemp())
     model, stand_in = a.model, False
     if model is None:
-        try: model = newest_model(ROOT/'results')
+        try: model = shipped_model()
         except FileNotFoundError:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 model = stand_in_model(tmp)

@@ -3,17 +3,20 @@
     python bench/train_speed.py [--size 32,64] [--epochs 1] [--clips 50]
 
 Trains `--epochs` epochs of the default recipe on fold 0 (from scratch), then times load -> MFCC -> model ->
-probabilities for one 1 s clip, median of `--clips` runs. Writes results/bench_train.json."""
+probabilities for one 1 s clip with the run's weights-only model (model.safetensors, as `voicegender predict` loads
+it), median of `--clips` runs. Writes results/bench_train.json."""
 import argparse, json, os, resource, time, tempfile, platform
 from pathlib import Path
-import numpy as np, pandas as pd, torch
-from fastai.vision.all import load_learner
-from voicegender.train import train_fold, learner_images, predict_images
-from voicegender.core import load_audio
 
 if __name__ == '__main__':
-    ap = argparse.ArgumentParser(); ap.add_argument('--size', default='32,64'); ap.add_argument('--epochs', type=int, default=1)
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--size', default='32,64'); ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--clips', type=int, default=50); a = ap.parse_args()
+    import numpy as np, pandas as pd, torch
+    from voicegender.train import train_fold
+    from voicegender.model import load_model
+    from voicegender.mfcc import mfcc_image
+    from voicegender.core import load_audio, SR
     size = tuple(int(x) for x in a.size.split(','))
     run = Path(tempfile.mkdtemp())/'run'
     t = time.perf_counter()
@@ -21,11 +24,11 @@ if __name__ == '__main__':
     total = time.perf_counter() - t
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024
     hist = pd.read_csv(run/'history.csv')
-    learn = load_learner(run/'model.pkl')
+    model = load_model(run/'model.safetensors')
     clips = pd.read_csv('results/clips.csv').path.sample(a.clips, random_state=0).tolist()
     lat = []
     for i,c in enumerate(clips):
-        t = time.perf_counter(); y = load_audio(c); p = predict_images(learn, learner_images(learn, y)); lat.append(time.perf_counter()-t)
+        t = time.perf_counter(); y = load_audio(c); p = model.probs([mfcc_image(y, SR, **model.recipe)]); lat.append(time.perf_counter()-t)
     res = dict(size=list(size), epochs=a.epochs, seconds_per_epoch=round(m['train_seconds']/a.epochs, 1),
                fold_run_seconds=round(total, 1), peak_rss_mb=round(peak_train), latency_ms_median=round(float(np.median(lat[3:]))*1000, 1),
                latency_ms_p90=round(float(np.percentile(lat[3:], 90))*1000, 1), torch_threads=torch.get_num_threads(),

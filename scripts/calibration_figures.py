@@ -3,6 +3,7 @@
 
     python scripts/calibration_figures.py results/<run>            # calibrates first if calibration.json is missing
     python scripts/calibration_figures.py results/<run> --refit    # fit T and the threshold again
+    python scripts/calibration_figures.py results/<run> --refit --model results/<run>/other.safetensors
 
 Reads results/<run>/calibration.json and calibration_logits.csv (written by `voicegender.deploy.calibrate`: logits of
 the fold's validation and test speakers' images) and writes pngs/calibration.png and pngs/coverage.png. T and the
@@ -35,7 +36,9 @@ def reliability(ax, probs, y, n_bins, title):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('run', help="results/<run> (with model.pkl and config.json)")
+    p.add_argument('run', help="results/<run> (with model.safetensors, model.json and config.json)")
+    p.add_argument('--model', help="the weights-only model to calibrate, NAME.safetensors with NAME.json beside it "
+                                   "(default: <run>/model.safetensors); a .pkl is refused")
     p.add_argument('--refit', action='store_true', help="run calibrate() even if calibration.json exists")
     p.add_argument('--out', default='pngs', help="folder for calibration.png and coverage.png (default: pngs/)")
     p.add_argument('--target-accuracy', type=float, default=0.9)
@@ -47,7 +50,7 @@ def main(argv=None):
     from voicegender.deploy import calibrate, softmax, coverage_curve, CALIBRATION_FILE
     run = Path(a.run)
     if a.refit or not (run/CALIBRATION_FILE).exists() or not (run/'calibration_logits.csv').exists():
-        calibrate(run, a.target_accuracy, a.min_coverage)
+        calibrate(run, a.target_accuracy, a.min_coverage, model=a.model)
     cal = json.loads((run/CALIBRATION_FILE).read_text())
     df = pd.read_csv(run/'calibration_logits.csv')
     T, thr, n_bins = cal['temperature'], cal['threshold'], cal.get('n_bins', 15)

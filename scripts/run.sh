@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
-# The README's main job: install, then prepare -> split -> train -> evaluate -> predict, with small settings.
-# Data: $VOICEGENDER_DATA, else ../shared/data/audiomnist_az, else ./AudioMNIST, else `voicegender download`.
+# The README's main job: install; classify the demo clips with the model shipped in the package (no training);
+# then the tutorial pipeline: prepare -> split -> train -> evaluate -> calibrate -> predict, with small settings.
+# Data for the tutorial: $VOICEGENDER_DATA, else ../shared/data/audiomnist_az, else ./AudioMNIST, else `voicegender download`.
 # Weights: ImageNet when they can be fetched (or are cached); otherwise the run says so and trains from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VG=.venv/bin/voicegender
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # one thread per process: the default oversubscribes small machines
+
+echo "== 1. the shipped model on the demo clips (speakers it never heard in training; results/heldout_speakers.csv)"
+mkdir -p my_wavs
+.venv/bin/python - <<'PY'
+import shutil, pandas as pd
+from pathlib import Path
+from voicegender.data import corpus_table, per_speaker
+roots = [Path('../shared/data')/c for c in ('audiomnist_az', 'speechocean762', 'baved')]
+held = Path('results/heldout_speakers.csv')
+if any(Path('my_wavs').glob('*.*')) or not held.exists() or not all(r.exists() for r in roots):
+    raise SystemExit(0)   # the user's own clips are there, or the corpora are not: nothing to copy
+clips = corpus_table(roots)[0]
+h = pd.read_csv(held); h = h[~h.child]
+demo = per_speaker(clips[clips.speaker.isin(h.speaker)], 1).groupby(['corpus', 'gender']).head(1)
+for r in demo.itertuples():
+    shutil.copy(r.path, f"my_wavs/demo_{r.corpus}_{r.gender}_{Path(r.path).name}")
+print(f"copied {len(demo)} held-out clips to my_wavs/ (record your own: python scripts/record_wav.py)")
+PY
+$VG predict my_wavs
+
+echo "== 2. the tutorial pipeline on one corpus"
 DATA=${VOICEGENDER_DATA:-}
 if [ -z "$DATA" ]; then
   for d in ../shared/data/audiomnist_az AudioMNIST; do [ -d "$d/data" ] && { DATA=$d; break; }; done
@@ -25,17 +48,4 @@ fi
 $VG train --name "$RUN" --fold 0 --epochs "$EPOCHS" $PRE
 $VG evaluate "results/$RUN"
 $VG calibrate "results/$RUN"
-mkdir -p my_wavs
-if ! ls my_wavs/*.wav >/dev/null 2>&1; then
-  echo "== my_wavs/ is empty: copying 4 held-out test clips there as an example (record your own: python scripts/record_wav.py)"
-  .venv/bin/python - "$RUN" <<'PY'
-import sys, json, shutil, pandas as pd
-from pathlib import Path
-pred = pd.read_csv(f'results/{sys.argv[1]}/predictions.csv')
-clips = pd.read_csv('results/clips.csv').set_index(pd.read_csv('results/clips.csv').path.map(lambda p: Path(p).stem))
-for g in ('female', 'male'):
-    for img in pred[pred.gender == g].path.head(2):
-        shutil.copy(clips.loc[Path(img).stem, 'path'], f'my_wavs/example_{g}_{Path(img).stem}.wav')
-PY
-fi
-$VG predict my_wavs --model "results/$RUN/model.pkl"
+$VG predict my_wavs --model "results/$RUN/model.safetensors"

@@ -26,3 +26,17 @@ def test_bench_scripts_have_help():
     for script in ('bench/baselines.py', 'bench/wav2vec2_cost.py'):
         r = subprocess.run([sys.executable, str(ROOT/script), '--help'], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and '--threads' in r.stdout, (script, r.stderr[-500:])
+
+def test_model_scripts_take_a_weights_only_model():
+    "The scripts that load a model name it with --model NAME.safetensors (or a run's), never 'the newest model.pkl'."
+    for script in ('bench/latency.py', 'bench/serve_load.py', 'bench/abuse.py', 'scripts/calibration_figures.py'):
+        r = subprocess.run([sys.executable, str(ROOT/script), '--help'], capture_output=True, text=True, timeout=300)
+        text = ' '.join(r.stdout.split())
+        assert r.returncode == 0 and '--model' in text and 'safetensors' in text and 'newest' not in text, (script, r.stderr[-500:])
+    for script in ('bench/tta.py', 'bench/train_speed.py', 'scripts/gradcam_figures.py'):
+        r = subprocess.run([sys.executable, str(ROOT/script), '--help'], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and 'newest' not in r.stdout, (script, r.stderr[-500:])
+    for script in ('bench/latency.py', 'bench/serve_load.py', 'bench/tta.py', 'bench/train_speed.py', 'bench/abuse.py',
+                   'scripts/calibration_figures.py'):
+        src = (ROOT/script).read_text()
+        assert 'newest_model' not in src and 'load_learner' not in src and '.learn' not in src, script

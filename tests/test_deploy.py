@@ -1,12 +1,14 @@
 "Deploy: export -> reload, folders, no speech, long clips, calibration and the predict command."
-import io, os, json, time, shutil, contextlib
+import io, os, json, pickle, hashlib, shutil, contextlib
 from pathlib import Path
-import numpy as np, soundfile as sf, pytest
+import numpy as np, soundfile as sf, pytest, torch
 from voicegender.core import SR, GENDERS
-from voicegender.deploy import (Predictor, cli_predict, calibrate, load_calibration, newest_model, find_audio,
+from voicegender.deploy import (Predictor, cli_predict, calibrate, load_calibration, find_audio,
                                 speech_segments, speech_windows, synthetic_speech, fit_temperature, nll, softmax,
-                                expected_calibration_error, choose_threshold, UNPICKLE_WARNING, CALIBRATION_FILE)
-from voicegender.train import tiny_learner, learner_images, predict_images
+                                expected_calibration_error, choose_threshold, CALIBRATION_FILE)
+import voicegender.model
+from voicegender.model import save_model, load_model
+from voicegender.train import tiny_learner
 from voicegender.data import speaker_splits, clip_table, save_splits
 
 
@@ -22,7 +24,7 @@ def run_cli(argv):
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
-    "A tiny run folder as `voicegender train` leaves it: model.pkl, config.json, the split table."
+    "A tiny run folder as `voicegender train` leaves it: model.safetensors + model.json, config.json, the split table."
     d = tmp_path_factory.mktemp('run')
     quiet(tiny_learner, d)
     save_splits(speaker_splits(clip_table(d/'toy')[0], k=3, seed=0), d/'splits.csv')
@@ -37,18 +39,19 @@ def sentence(seconds, f0=120, before=1.0, after=1.0, seed=0):
 
 
 def test_export_reload_gives_identical_predictions(run, tmp_path):
-    pred = Predictor(run/'model.pkl', use_calibration=False)
+    pred = Predictor(run/'model.safetensors', use_calibration=False)
     clips = [sentence(1.0), sentence(4.0, 220, seed=2), sentence(0.6, 100, seed=3)]
-    pred.learn.export(tmp_path/'copy.pkl')
-    again = Predictor(tmp_path/'copy.pkl', use_calibration=False)
+    for ext in ('.safetensors', '.json'): shutil.copy(run/f'model{ext}', tmp_path/f'copy{ext}')   # a model is these two files
+    again = Predictor(tmp_path/'copy.safetensors', use_calibration=False)
+    assert again.model_path == tmp_path/'copy.safetensors' and again.recipe == pred.recipe
     for y in clips:
         assert again.predict_audio(y, windows=True) == pred.predict_audio(y, windows=True)
-    ims = learner_images(pred.learn, clips[0][SR:2*SR])
-    np.testing.assert_array_equal(predict_images(again.learn, ims, logits=True), predict_images(pred.learn, ims, logits=True))
+    ims, _ = pred.images(clips[0], [(SR, 2*SR)])
+    np.testing.assert_array_equal(again.model.logits(ims), pred.model.logits(ims))
 
 
 def test_no_speech(run):
-    pred = Predictor(run/'model.pkl')
+    pred = Predictor(run/'model.safetensors')
     t = np.arange(2*SR)/SR
     for y in [np.zeros(2*SR, np.float32), np.random.default_rng(0).normal(0, 0.02, 2*SR).astype(np.float32),
               (0.3*np.sin(2*np.pi*440*t)).astype(np.float32), np.full(2*SR, -0.085, np.float32)]:
@@ -57,7 +60,7 @@ def test_no_speech(run):
 
 
 def test_short_speech_is_trimmed_to_one_centred_window(run):
-    pred = Predictor(run/'model.pkl')
+    pred = Predictor(run/'model.safetensors')
     y = sentence(0.6, before=2.0, after=2.0)
     segs, wins = pred.speech(y)
     assert len(wins) == 1
@@ -66,7 +69,7 @@ def test_short_speech_is_trimmed_to_one_centred_window(run):
 
 
 def test_long_clip_is_scored_on_windows_over_all_its_speech(run):
-    pred = Predictor(run/'model.pkl')
+    pred = Predictor(run/'model.safetensors')
     y = sentence(4.0, 220, before=1.5, after=1.5, seed=5)
     r = pred.predict_audio(y, windows=True)
     segs, wins = pred.speech(y)
@@ -114,21 +117,31 @@ def test_calibrate_writes_json_and_predict_uses_it(run, tmp_path):
     assert cal['valid']['nll_after'] <= cal['valid']['nll_before'] + 1e-9
     for k in ['ece_before', 'ece_after', 'coverage', 'n_clips']: assert k in cal['test']
     assert not [p for p in run.iterdir() if p.name.endswith('.tmp')]
-    pred = Predictor(run/'model.pkl')
+    pred = Predictor(run/'model.safetensors')
     assert (pred.temperature, pred.threshold, pred.notes) == (cal['temperature'], cal['threshold'], [])
+    # a copy of the same model (weights, settings, calibration.json) elsewhere is calibrated too
+    for f in ('model.safetensors', 'model.json', CALIBRATION_FILE): shutil.copy(run/f, tmp_path/f)
+    same = Predictor(tmp_path/'model.safetensors')
+    assert (same.temperature, same.threshold, same.notes) == (cal['temperature'], cal['threshold'], [])
     # a calibration made for another model file is not applied
-    shutil.copy(run/'model.pkl', tmp_path/'model.pkl'); shutil.copy(run/CALIBRATION_FILE, tmp_path/CALIBRATION_FILE)
-    with open(tmp_path/'model.pkl', 'ab') as f: f.write(b'\0')
-    other = Predictor(tmp_path/'model.pkl')
+    m = load_model(run/'model.safetensors')
+    with torch.no_grad(): m.net[1][-1].weight.mul_(1.01)                   # other weights, same settings
+    save_model(m.net, tmp_path/'model.safetensors', m.settings)
+    other = Predictor(tmp_path/'model.safetensors')
     assert other.temperature == 1.0 and 'another model' in other.notes[0]
+    # a calibration inside the model's settings (model.json) comes first
+    save_model(m.net, tmp_path/'inside.safetensors', {**m.settings, 'calibration': dict(temperature=2.5, threshold=0.7)})
+    inside = Predictor(tmp_path/'inside.safetensors')
+    assert (inside.temperature, inside.threshold, inside.notes) == (2.5, 0.7, [])
+    assert Predictor(tmp_path/'inside.safetensors', use_calibration=False).temperature == 1.0
 
 
 def test_uncertain_below_threshold(run):
     y = sentence(1.0)
-    p = Predictor(run/'model.pkl', threshold=0.5).predict_audio(y)
+    p = Predictor(run/'model.safetensors', threshold=0.5).predict_audio(y)
     assert p['label'] in GENDERS
     top = max(p['probabilities'].values())
-    assert Predictor(run/'model.pkl', threshold=top + 1e-3).predict_audio(y)['label'] == 'uncertain'
+    assert Predictor(run/'model.safetensors', threshold=top + 1e-3).predict_audio(y)['label'] == 'uncertain'
 
 
 def test_predict_folders_table_and_json(run, tmp_path):
@@ -139,43 +152,98 @@ def test_predict_folders_table_and_json(run, tmp_path):
     sf.write(d/'.hidden/skip.wav', sentence(1.0), SR)
     (d/'notes.txt').write_text('not audio, not listed')
     assert [p.relative_to(d).as_posix() for p in find_audio([d])] == ['a.wav', 'nested/B.FLAC', 'nested/deeper/c.ogg']
-    rc, out, err = run_cli([str(d), '--model', str(run/'model.pkl'), '--json', '--windows'])
+    rc, out, err = run_cli([str(d), '--model', str(run/'model.safetensors'), '--json', '--windows'])
     rows = {Path(r['path']).name: r for r in map(json.loads, out.splitlines())}
     assert rc == 0 and set(rows) == {'a.wav', 'B.FLAC', 'c.ogg'}
     assert rows['c.ogg']['label'] == 'no speech' and rows['c.ogg']['probabilities'] is None
     b = rows['B.FLAC']
     assert b['label'] in ('female', 'male', 'uncertain') and set(b['probabilities']) == set(GENDERS)
     assert len(b['windows']) == b['n_windows'] >= 3 and {'start', 'end', 'label', 'probabilities'} <= set(b['windows'][0])
-    rc, out, _ = run_cli([str(d/'a.wav'), str(d/'nested'), '--model', str(run/'model.pkl')])
+    rc, out, _ = run_cli([str(d/'a.wav'), str(d/'nested'), '--model', str(run/'model.safetensors')])
     lines = out.splitlines()
     assert rc == 0 and lines[0].split()[:4] == ['file', 'answer', 'female', 'male'] and len(lines) == 4
     assert lines[3].split()[1:3] == ['no', 'speech']
 
 
-def test_model_choice_and_errors(run, tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match='voicegender train'): newest_model(tmp_path/'results')
-    (tmp_path/'results/old').mkdir(parents=True); (tmp_path/'results/new/fold0').mkdir(parents=True)
-    shutil.copy(run/'model.pkl', tmp_path/'results/old/model.pkl')
-    shutil.copy(run/'model.pkl', tmp_path/'results/new/fold0/model.pkl')
-    os.utime(tmp_path/'results/old/model.pkl', (time.time() - 100,)*2)
-    assert newest_model(tmp_path/'results') == tmp_path/'results/new/fold0/model.pkl'
+class Payload:
+    "A pickle that runs code when it is loaded: it creates `marker`."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (open, (self.marker, 'w'))
+
+
+def test_a_pickle_is_refused_and_never_loaded(run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sf.write(tmp_path/'x.wav', sentence(1.0), SR)
-    rc, out, err = run_cli(['x.wav'])                                     # default model: the newest under results/
-    assert rc == 0 and 'results/new/fold0/model.pkl' in err and 'not calibrated' in err
-    rc, _, err = run_cli(['x.wav', '--model', 'nope.pkl'])
+    pickle.loads(pickle.dumps(Payload(tmp_path/'live')))
+    assert (tmp_path/'live').exists()                                     # the payload works when unpickled
+    marker = tmp_path/'PWNED'
+    (tmp_path/'evil.pkl').write_bytes(pickle.dumps(Payload(marker)))
+    rc, out, err = run_cli(['x.wav', '--model', 'evil.pkl'])
+    assert rc == 2 and 'pickle' in err and out == '' and not marker.exists()
+    with pytest.raises(ValueError, match='pickle'): Predictor(tmp_path/'evil.pkl')
+    rc, _, err = run_cli(['x.wav', '--model', str(run/'model.pkl')])      # even fastai's own export beside the weights
+    assert rc == 2 and 'pickle' in err and 'safetensors' in err
+    # a pickle disguised as weights, with settings that vouch for its bytes: refused, not run
+    data = pickle.dumps(Payload(marker)); (tmp_path/'evil.safetensors').write_bytes(data)
+    settings = json.loads((run/'model.json').read_text())
+    (tmp_path/'evil.json').write_text(json.dumps({**settings, 'weights_sha256': hashlib.sha256(data).hexdigest()}))
+    rc, _, err = run_cli(['x.wav', '--model', 'evil.safetensors'])
+    assert rc == 2 and 'weights do not fit' in err and not marker.exists()
+
+
+def test_default_model_is_the_shipped_one_never_the_newest_under_results(run, tmp_path, monkeypatch):
+    shipped = tmp_path/'pkg/models/voicegender.safetensors'
+    monkeypatch.setattr(voicegender.model, 'SHIPPED_MODEL', shipped)
+    monkeypatch.chdir(tmp_path)
+    sf.write(tmp_path/'x.wav', sentence(1.0), SR)
+    (tmp_path/'results/new/fold0').mkdir(parents=True)                    # models nobody named are not picked up
+    for f in ('model.safetensors', 'model.json', 'model.pkl'): shutil.copy(run/f, tmp_path/'results/new/fold0'/f)
+    rc, out, err = run_cli(['x.wav'])
+    assert rc == 2 and out == '' and 'shipped model is missing' in err and str(shipped) in err and 'fold0' not in err
+    with pytest.raises(FileNotFoundError, match='shipped model is missing'): Predictor()
+    shipped.parent.mkdir(parents=True)
+    shutil.copy(run/'model.safetensors', shipped)
+    rc, out, err = run_cli(['x.wav'])                                     # the weights without their settings
+    assert rc == 2 and 'shipped model is missing' in err
+    shutil.copy(run/'model.json', shipped.with_suffix('.json'))
+    rc, out, err = run_cli(['x.wav'])                                     # default model: the shipped one
+    assert rc == 0 and str(shipped) in err and 'not calibrated' in err and len(out.splitlines()) == 2
+    assert Predictor().model_path == shipped
+
+
+def test_model_file_errors(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sf.write(tmp_path/'x.wav', sentence(1.0), SR)
+    rc, _, err = run_cli(['x.wav', '--model', 'nope.safetensors'])
     assert rc == 2 and 'no such model file' in err
-    (tmp_path/'junk.pkl').write_bytes(b'not a pickle')
-    rc, _, err = run_cli(['x.wav', '--model', 'junk.pkl'])
-    assert rc == 2 and 'not a loadable fastai learner' in err
-    rc, out, _ = run_cli(['no_such_folder'])
+    shutil.copy(run/'model.safetensors', tmp_path/'alone.safetensors')    # the settings (alone.json) are missing
+    rc, _, err = run_cli(['x.wav', '--model', 'alone.safetensors'])
+    assert rc == 2 and 'alone.json: no such model file' in err
+    data = (run/'model.safetensors').read_bytes()
+    for name, bad in [('cut', data[:len(data)//2]), ('longer', data + b'\0'), ('empty', b'')]:
+        (tmp_path/f'{name}.safetensors').write_bytes(bad); shutil.copy(run/'model.json', tmp_path/f'{name}.json')
+        rc, out, err = run_cli(['x.wav', '--model', f'{name}.safetensors'])
+        assert rc == 2 and out == '' and 'do not match' in err, (name, err)
+    m = load_model(run/'model.safetensors')                                # weights of one model, settings of another
+    with torch.no_grad(): m.net[1][-1].weight.add_(1)
+    save_model(m.net, tmp_path/'other.safetensors', m.settings); shutil.copy(run/'model.json', tmp_path/'other.json')
+    rc, _, err = run_cli(['x.wav', '--model', 'other.safetensors'])
+    assert rc == 2 and 'do not match' in err
+    (tmp_path/'junk.safetensors').write_bytes(b'not weights'); (tmp_path/'junk.json').write_text('{"format": "nope"}')
+    rc, _, err = run_cli(['x.wav', '--model', 'junk.safetensors'])
+    assert rc == 2 and 'not a voicegender model' in err
+    (tmp_path/'junk.json').write_text('{not json')
+    rc, _, err = run_cli(['x.wav', '--model', 'junk.safetensors'])
+    assert rc == 2 and 'not valid JSON' in err
+    rc, out, _ = run_cli(['no_such_folder', '--model', str(run/'model.safetensors')])
     assert rc == 1 and 'no such file' in out
     with contextlib.redirect_stdout(io.StringIO()) as h, pytest.raises(SystemExit): cli_predict(['--help'])
-    assert 'runs code' in ' '.join(h.getvalue().split()) and UNPICKLE_WARNING.startswith('A model file is a pickle')
+    text = ' '.join(h.getvalue().split())
+    assert 'NAME.safetensors' in text and 'nothing in it is executed' in text and '.pkl' not in text
 
 
 def test_energy_vad_option(run):
-    pred = Predictor(run/'model.pkl', vad='energy')
+    pred = Predictor(run/'model.safetensors', vad='energy')
     assert pred.predict_audio(np.zeros(SR, np.float32))['label'] == 'no speech'
     r = pred.predict_audio(sentence(1.0))
     assert r['n_windows'] == 1 and r['label'] in ('female', 'male', 'uncertain')

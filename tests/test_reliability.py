@@ -173,7 +173,7 @@ from starlette.websockets import WebSocketDisconnect
 class Stub(serve.TimedPredictor):
     "Stands in for a model (no training, no VAD to load): answers 'no speech' and keeps the samples it was given."
     def __init__(self, delay:float=0.):
-        self.model_path, self.calibration, self.temperature, self.threshold = Path('stub.pkl'), None, 1., 0.5
+        self.model_path, self.calibration, self.temperature, self.threshold = Path('stub.safetensors'), None, 1., 0.5
         self.vad, self.seconds, self.max_seconds, self.notes, self.delay, self.seen = 'energy', 1., 60., [], delay, []
     def predict_timed(self, y, sr=SR, windows=False):
         time.sleep(self.delay); self.seen.append(y)

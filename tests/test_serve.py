@@ -261,6 +261,34 @@ def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
+class Planted:
+    "A pickle that runs code when it is loaded: it creates `marker`."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (open, (self.marker, 'w'))
+
+
+def test_cli_serve_loads_only_weights_it_is_given(model, tmp_path, monkeypatch):
+    import pickle, shutil, voicegender.model
+    def serve(*args):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            rc = cli_serve([*args, '--port', str(free_port())])
+        return rc, err.getvalue()
+    marker = tmp_path/'PWNED'
+    (tmp_path/'planted.pkl').write_bytes(pickle.dumps(Planted(marker)))
+    rc, err = serve('--model', str(tmp_path/'planted.pkl'))
+    assert rc == 2 and 'pickle' in err and 'serving on' not in err and not marker.exists(), err
+    data = model.read_bytes()
+    (tmp_path/'cut.safetensors').write_bytes(data[:len(data) - 100]); shutil.copy(model.with_suffix('.json'), tmp_path/'cut.json')
+    rc, err = serve('--model', str(tmp_path/'cut.safetensors'))
+    assert rc == 2 and 'do not match' in err, err
+    monkeypatch.setattr(voicegender.model, 'SHIPPED_MODEL', tmp_path/'pkg/models/voicegender.safetensors')
+    (tmp_path/'results/run').mkdir(parents=True)                                   # never picked: nobody named it
+    for f in (model, model.with_suffix('.json')): shutil.copy(f, tmp_path/'results/run'/f.name)
+    monkeypatch.chdir(tmp_path)
+    rc, err = serve()
+    assert rc == 2 and 'shipped model is missing' in err and '--model' in err, err
+
+
 def test_cli_serve_runs_uvicorn(model, tmp_path):
     port = free_port()
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}

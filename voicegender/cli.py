@@ -88,7 +88,9 @@ def cli_prepare(argv):
     from voicegender.mfcc import prepare
     try: clips,report,root = _clips(a.data)
     except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 1
-    res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
+    from voicegender.core import writable_folder
+    try: res = writable_folder(a.results, 'results')
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 1
     clips.to_csv(res/'clips.csv', index=False)
     (res/'ingest_report.txt').write_text('\n'.join(report) + '\n')
     for w in report: print(f"{'' if ': ' in w and 'clips,' in w else 'warning: '}{w}", file=sys.stderr)

@@ -104,6 +104,7 @@ CLIP_RE = re.compile(r'^(\d)_(\d+)_(\d+)$')
 def _clip_row(path:Path):
     m = CLIP_RE.match(path.stem)
     if m is None: return None, f"{path}: name does not match {{digit}}_{{speaker}}_{{index}}.wav (skipped)"
+    if why := file_problem(path): return None, f"{path}: {why} (skipped)"   # a FIFO would block sf.info forever
     try: info = sf.info(str(path))
     except Exception as e: return None, f"{path}: unreadable header ({e}) (skipped)"
     if info.frames == 0: return None, f"{path}: no samples (skipped)"

@@ -15,9 +15,9 @@ from .core import *
 __all__ = ['VOWELS', 'CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'synthetic_speech',
            'silero_model', 'speech_segments', 'speech_windows', 'softmax', 'nll', 'fit_temperature',
            'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'model_path', 'calibrate',
-           'load_calibration', 'cli_calibrate', 'Predictor', 'speech_span', 'find_audio', 'format_row', 'table_header',
-           'cli_predict', 'RecordError', 'input_devices', 'check_input', 'sounddevice_record', 'save_new_wav',
-           'record_clip', 'cli_record']
+           'load_calibration', 'cli_calibrate', 'Predictor', 'speech_span', 'steady_level', 'find_audio', 'format_row',
+           'table_header', 'cli_predict', 'RecordError', 'input_devices', 'check_input', 'sounddevice_record',
+           'save_new_wav', 'record_clip', 'cli_record']
 
 # %% ../nbs/04_deploy_model.ipynb #8b9b5959
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
@@ -340,6 +340,14 @@ def answer(self:Predictor, p:np.ndarray)->str:
     "female/male, or 'uncertain' when the top probability is below the threshold."
     return GENDERS[int(np.argmax(p))] if np.max(p) >= self.threshold else 'uncertain'
 
+def steady_level(y:np.ndarray, # mono samples, DC removed
+                 peak:float=0.5, # where the loud end (99.9th percentile of |y|) goes
+                 max_gain:float=100., # at most +40 dB: faint noise is not blown up to speech level
+                )->np.ndarray:
+    "`y` scaled so its loud end sits at `peak`: speech detection then sees the same signal at any recording level."
+    top = float(np.percentile(np.abs(y), 99.9)) if len(y) else 0.
+    return (y*min(peak/top, max_gain)).astype(np.float32) if top > 0 else y
+
 @patch
 def predict_audio(self:Predictor, y:np.ndarray, # mono samples
                   sr:int=SR,
@@ -359,6 +367,7 @@ def predict_audio(self:Predictor, y:np.ndarray, # mono samples
     if clipped >= CLIP_SHARE:
         res['warnings'].append(f"clipped: {clipped:.1%} of samples at full scale, the answer may be less reliable")
     y = y - y.mean()
+    if self.recipe.get('level'): y = steady_level(y)   # a model that ignores the gain gets a detector that does too
     with self._lock:
         segs, wins = self.speech(y)
         res['speech_seconds'] = round(sum(e - s for s,e in segs)/SR, 3)

@@ -12,8 +12,8 @@ from PIL import Image
 from .core import *
 
 # %% auto #0
-__all__ = ['LAYERS', 'FIGURES', 'resnet_layers', 'native_shapes', 'clip_tensors', 'class_probs', 'gradcam_maps', 'row_weights',
-           'coefficient_profile', 'RemoveTopFraction', 'random_maps', 'deletion_drops', 'choose_layer',
+__all__ = ['LAYERS', 'FIGURES', 'PICKLE_WARNING', 'resnet_layers', 'native_shapes', 'clip_tensors', 'class_probs', 'gradcam_maps',
+           'row_weights', 'coefficient_profile', 'RemoveTopFraction', 'random_maps', 'deletion_drops', 'choose_layer',
            'speaker_mean_ci', 'overlay', 'examples_png', 'class_mean_png', 'profile_stats', 'coefficients_png',
            'layers_png', 'faithfulness_png', 'sample_clips', 'time_bins', 'gradcam_run', 'describe_gradcam',
            'cli_gradcam']
@@ -340,7 +340,10 @@ def time_bins(clips:pd.DataFrame, images:list, maps:np.ndarray, n_bins:int=10)->
 def _atomic_json(path:Path, obj): atomic_write(path, json.dumps(obj, indent=1))
 
 # %% ../nbs/05_gradcam.ipynb #ede81b78
-def gradcam_run(run_dir:str|Path, # results/<run>: config.json and model.pkl
+PICKLE_WARNING = ("warning: {path} is a pickle (fastai's export): loading it runs code stored in it. "
+                  "Load only runs you trained yourself.")
+
+def gradcam_run(run_dir:str|Path, # results/<run>: config.json and model.pkl (a pickle: only runs you trained yourself)
                 pngs:str|Path='pngs', # where the figures go
                 results:str|Path='results', # where gradcam_*.json go
                 max_clips:int=200, # at most this many test clips (spread over speakers)
@@ -361,6 +364,7 @@ def gradcam_run(run_dir:str|Path, # results/<run>: config.json and model.pkl
     fractions = sorted(set(float(f) for f in (*fractions, *headline, *compare)))
     if not all(0 <= f <= 1 for f in fractions): raise ValueError(f"fractions must lie in [0, 1], got {fractions}")
     cfg = json.loads((run_dir/'config.json').read_text())
+    print(PICKLE_WARNING.format(path=run_dir/'model.pkl'), file=sys.stderr)   # Grad-CAM needs fastai's learner
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); learn = load_learner(run_dir/'model.pkl', cpu=True)
     vocab = list(learn.dls.vocab)
@@ -452,7 +456,8 @@ def describe_gradcam(res:dict)->str:
 def cli_gradcam(argv:list[str])->int:
     p = argparse.ArgumentParser(prog='voicegender gradcam', description="Grad-CAM figures and the faithfulness check "
                                 "on a run's held-out test speakers.")
-    p.add_argument('--run', required=True, help="results/<run> (holds config.json and model.pkl)")
+    p.add_argument('--run', required=True, help="results/<run> (holds config.json and model.pkl). model.pkl is a pickle "
+                   "and loading it runs code stored in it: only name runs you trained yourself")
     p.add_argument('--pngs', default='pngs'); p.add_argument('--results', default='results', help="where gradcam_*.json go")
     p.add_argument('--max-clips', type=int, default=200, help="at most this many test clips, spread over speakers")
     p.add_argument('--layer', default='auto', choices=['auto', *LAYERS])

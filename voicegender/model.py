@@ -75,6 +75,7 @@ def settings_path(weights:str|Path)->Path: return Path(weights).with_suffix('.js
 def save_model(net:nn.Module, # trained network (e.g. `learn.model`)
                path:str|Path, # NAME.safetensors (NAME.json is written beside it)
                settings:dict, # arch, size, vocab, recipe, and anything worth keeping (calibration, training data)
+               half:bool=False, # store float weights as float16 (half the size; loading makes them float32 again)
               )->Path:
     "Write the weights (safetensors) and the settings (JSON) atomically."
     from safetensors.torch import save
@@ -82,9 +83,11 @@ def save_model(net:nn.Module, # trained network (e.g. `learn.model`)
     if missing: raise ValueError(f"settings lack {missing}")
     path = Path(path)
     if path.suffix != '.safetensors': raise ValueError(f"{path}: a model's weights file ends in .safetensors")
-    data = save({k: v.detach().cpu().contiguous() for k,v in net.state_dict().items()})
+    sd = {k: v.detach().cpu() for k,v in net.state_dict().items()}
+    data = save({k: (v.half() if half and v.is_floating_point() else v).contiguous() for k,v in sd.items()})
     atomic_write(path, data)
-    atomic_write(settings_path(path), json.dumps({'format': FORMAT, **settings, 'weights_sha256': _sha256(data)}, indent=1))
+    atomic_write(settings_path(path), json.dumps({'format': FORMAT, **settings, 'weights_dtype': 'float16' if half else 'float32',
+                                                 'weights_sha256': _sha256(data)}, indent=1))
     return path
 
 def load_model(path:str|Path, # NAME.safetensors, with NAME.json beside it
@@ -103,7 +106,7 @@ def load_model(path:str|Path, # NAME.safetensors, with NAME.json beside it
     if _sha256(data) != settings.get('weights_sha256'):
         raise ValueError(f"{path}: the weights do not match {js.name} (sha256 differs): an incomplete or mixed-up copy")
     net = gender_net(settings['arch'], len(settings['vocab']))
-    try: net.load_state_dict(load(data), strict=True)
+    try: net.load_state_dict(load(data), strict=True)   # copies into the float32 parameters (float16 files too)
     except Exception as e: raise ValueError(f"{path}: weights do not fit a {settings['arch']} ({type(e).__name__}: {e})") from None
     return GenderModel(net, settings)
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 import os, json, time, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from fastai.vision.all import *
+import warnings
+with warnings.catch_warnings():   # fastai's import calls torch.jit.script, which torch now marks deprecated
+    warnings.filterwarnings('ignore', category=FutureWarning, message='.*torch.jit')
+    warnings.filterwarnings('ignore', message='.*mode.chained_assignment')   # fastai's pandas option, gone in pandas 3
+    from fastai.vision.all import *
 from .core import *
 from .mfcc import mfcc_image, MFCC
 
@@ -397,7 +401,7 @@ def cli_train(argv):
         else:
             m = train_fold(run, splits=a.splits, fold=a.fold, **kw)
             print(f"{run}: test accuracy {m['accuracy']:.1%}, speakers {m['speakers_correct']}/{m['n_speakers']} "
-                  f"({'ImageNet weights' if a.pretrained else 'trained from scratch'}); model {run/'model.pkl'}")
+                  f"({'ImageNet weights' if a.pretrained else 'trained from scratch'}); model {run/'model.safetensors'}")
     except (FileNotFoundError, FileExistsError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr); return 1
 
@@ -409,9 +413,10 @@ def evaluate_run(run_dir:str|Path,
     "Re-score a run's exported model on its fold's test speakers; save metrics and a confusion-matrix PNG."
     from voicegender.data import load_splits
     run_dir = Path(run_dir); cfg = json.loads((run_dir/'config.json').read_text())
-    learn = load_learner(run_dir/'model.pkl')
+    from voicegender.model import load_model
+    net = load_model(run_dir/'model.safetensors')
     test = fold_items(image_items(images or cfg['image_root']), load_splits(cfg['splits']), cfg['fold']).query("role == 'test'")
-    p = predict_images(learn, [np.array(Image.open(f)) for f in test.path])
+    p = net.probs([np.array(Image.open(f)) for f in test.path])
     m = clip_metrics(test.assign(p_female=p[:,0]))
     if pngs is None: return m
     w = 'ImageNet weights' if cfg['pretrained'] else 'from scratch'
@@ -422,7 +427,7 @@ def evaluate_run(run_dir:str|Path,
 def cli_evaluate(argv):
     import argparse, sys
     p = argparse.ArgumentParser(prog='voicegender evaluate', description="Evaluate an exported run on its test speakers.")
-    p.add_argument('run', help="results/<run> (holds config.json and model.pkl)"); p.add_argument('--pngs', default='pngs')
+    p.add_argument('run', help="results/<run> (holds config.json and model.safetensors)"); p.add_argument('--pngs', default='pngs')
     a = p.parse_args(argv)
     try: m = evaluate_run(a.run, a.pngs)
     except FileNotFoundError as e: print(f"error: {e}", file=sys.stderr); return 1

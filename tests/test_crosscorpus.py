@@ -1,0 +1,85 @@
+"The multi-corpus path end to end on tiny synthetic corpora, and answers that ignore the recording's level."
+import io, json, contextlib
+from pathlib import Path
+import numpy as np, pandas as pd, soundfile as sf, pytest
+from voicegender.core import SR
+from voicegender.cli import main
+from voicegender.data import make_toy_corpus, MANIFEST
+
+def quiet(fn, *a, **k):
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+        r = fn(*a, **k)
+    return r, out.getvalue(), err.getvalue()
+
+def manifest_corpus(dest:Path, n:int=4, seed:int=5)->Path:
+    "A toy corpus in the manifest layout (Ogg/Opus clips, ages, one child), as speechocean762 and BAVED come."
+    toy = make_toy_corpus(dest/'src', n_speakers=n, n_clips=3, seed=seed)
+    rows = []
+    for wav in sorted((toy/'data').glob('*/*.wav')):
+        spk = int(wav.parent.name); out = dest/'audio'/f's{spk}'/(wav.stem + '.ogg')
+        out.parent.mkdir(parents=True, exist_ok=True)
+        y, sr = sf.read(wav); sf.write(out, y, sr, format='OGG', subtype='OPUS')
+        rows.append(dict(path=str(out.relative_to(dest)), speaker=f's{spk}', gender='female' if spk % 2 == 0 else 'male',
+                         age=9 if spk == 1 else 30))
+    pd.DataFrame(rows).to_csv(dest/MANIFEST, index=False)
+    return dest
+
+def test_prepare_split_and_train_on_two_corpora(tmp_path):
+    a = make_toy_corpus(tmp_path/'az_like', n_speakers=6, n_clips=3)
+    b = manifest_corpus(tmp_path/'manifest_like')
+    args = ['--data', str(a), '--data', str(b)]
+    rc, out, err = quiet(main, ['prepare', *args, '--out', str(tmp_path/'img'), '--maps', str(tmp_path/'maps'),
+                                '--results', str(tmp_path/'res'), '--level', '--workers', '0'])
+    assert rc == 0, err
+    assert 'manifest_like: 12 clips, 4 speakers (2 F / 2 M), 1 children' in err       # the ingest report covers each corpus
+    names = sorted(p.name for p in (tmp_path/'img').glob('*/*.jpg'))
+    assert len(names) == 6*3 + 4*3 and any(n.startswith('manifest_like__') for n in names)   # Opus decoded, names namespaced
+    assert json.loads((tmp_path/'img/recipe.json').read_text())['level'] is True
+    clips = pd.read_csv(tmp_path/'res/clips.csv')
+    assert set(clips.corpus) == {'az_like', 'manifest_like'} and clips.speaker.str.contains(':').all()
+    rc, out, err = quiet(main, ['split', *args, '--loco', '--out', str(tmp_path/'loco.csv')])
+    assert rc == 0, err
+    sp = pd.read_csv(tmp_path/'loco.csv')
+    assert sorted(sp.heldout.unique()) == ['az_like', 'manifest_like']
+    assert not sp[(sp.role != 'test') & (sp.corpus == sp.heldout)].size                 # a held-out corpus is never trained on
+    from voicegender.crosscorpus import clip_images, loco_fold
+    from voicegender.data import corpus_table
+    r, _, _ = quiet(loco_fold, tmp_path/'run', clip_images(corpus_table([a, b])[0], tmp_path/'img'), tmp_path/'loco.csv', 1,
+                    pretrained=False, arch='resnet18', epochs=1, bs=8, size=(24, 48), progress=False)
+    assert r['heldout'] == ['manifest_like'] and set(r['scores']['manifest_like']) == {'adults', 'children'}
+    assert r['scores']['manifest_like']['children']['n_clips'] == 3
+    assert (tmp_path/'run/model.safetensors').exists() and not (tmp_path/'run/.model.pkl').exists()
+
+def test_split_loco_needs_corpora(tmp_path):
+    a = make_toy_corpus(tmp_path/'one', n_speakers=4, n_clips=2)
+    rc, _, err = quiet(main, ['split', '--data', str(a), '--loco', '--out', str(tmp_path/'x.csv')])
+    assert rc == 1 and 'several' in err.lower() or 'corpora' in err
+
+@pytest.fixture(scope='module')
+def level_model(tmp_path_factory):
+    from voicegender.train import tiny_learner
+    return quiet(tiny_learner, tmp_path_factory.mktemp('lvl'), level=True, trim=True)[0]
+
+def test_answers_ignore_the_recording_level(level_model):
+    "The same clips at -20, 0 and +20 dB (no clipping): the same label, p(female) within 0.05."
+    from voicegender.deploy import Predictor, synthetic_speech
+    pred = Predictor(level_model, threshold=0.5, use_calibration=False)
+    for f0, seed in [(120, 1), (220, 2), (160, 3)]:
+        y = np.concatenate([np.zeros(SR//2), synthetic_speech(1.5, f0, seed=seed), np.zeros(SR//2)]).astype(np.float32)
+        y = y/np.abs(y).max()*0.08                                                # +20 dB stays below full scale
+        res = [pred.predict_audio(y*g) for g in (0.1, 1.0, 10.0)]
+        p = [r['probabilities']['female'] for r in res]
+        assert len({r['label'] for r in res}) == 1, res
+        assert max(p) - min(p) <= 0.05, p
+
+def test_clip_table_skips_a_fifo(tmp_path):
+    "A FIFO named like a clip used to block `prepare` forever (sf.info waits for a writer); now it is reported and skipped."
+    import os, signal
+    from voicegender.data import clip_table
+    a = make_toy_corpus(tmp_path/'c', n_speakers=2, n_clips=1)
+    os.mkfifo(a/'data'/'01'/'0_01_9.wav')
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError('clip_table blocked on a FIFO')))
+    signal.alarm(20)
+    try: clips, report = clip_table(a)
+    finally: signal.alarm(0)
+    assert len(clips) == 2 and any('0_01_9.wav' in w and 'FIFO' in w for w in report), report
