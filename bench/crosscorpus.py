@@ -33,7 +33,8 @@ LEVERS = {
     'level_mic_e20': ('c40m80_level', 'mic', {**BASE, 'epochs': 20}),      # longer training
 }
 
-def vg(*args): subprocess.run([sys.executable, '-m', 'voicegender.cli', *args], check=True)
+def vg(*args): subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main(sys.argv[1:]))',
+                              *args], check=True)
 
 def clips_table():
     from voicegender.data import corpus_table

@@ -132,8 +132,9 @@ def markdown_table(rows:list, group:str='adults')->str:
     df = pd.DataFrame([r for r in rows if r['group'] == group])
     if df.empty: return ''
     corp = sorted(df.heldout.unique())
-    fmt = lambda r: (f"**{r.balanced_accuracy:.1%}** ({r.speaker_accuracy:.0%} spk; {r.coverage:.0%} / "
-                     f"{r.answered_accuracy:.1%}; ECE {r.ece:.1%})") if r is not None else '-'
+    pct = lambda v, d=1: '-' if v is None or v != v else f"{v:.{d}%}"
+    fmt = lambda r: (f"**{pct(r.balanced_accuracy)}** ({pct(r.speaker_accuracy, 0)} spk; {pct(r.coverage, 0)} / "
+                     f"{pct(r.answered_accuracy)}; ECE {pct(r.ece)})") if r is not None else '-'
     lines = ['| method | ' + ' | '.join(corp) + ' |', '|---|' + '---|'*len(corp)]
     for m,g in df.groupby('method', sort=False):
         by = {r.heldout: r for r in g.itertuples()}

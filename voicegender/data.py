@@ -315,4 +315,4 @@ def per_speaker(clips:pd.DataFrame, n:int)->pd.DataFrame:
     "At most `n` clips of each speaker, spread evenly over its sorted paths (deterministic): balances speakers and corpora."
     keep = [g.index[np.unique(np.linspace(0, len(g)-1, min(n, len(g))).round().astype(int))]
             for _,g in clips.sort_values('path').groupby('speaker', sort=False)]
-    return clips.loc[np.concatenate(keep)].reset_index(drop=True)
+    return clips.loc[np.concatenate(keep)].reset_index(drop=True) if keep else clips.iloc[:0].reset_index(drop=True)
