@@ -109,6 +109,21 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
         folds.append(dict(fold=int(f), scores=sc, missing=int((~got).sum())))
     return folds
 
+def fusion_folds(lever, baseline):
+    "Late fusion: the mean of the ResNet's and a baseline's calibrated p(female) on the same clips (threshold: the mean of theirs)."
+    from voicegender.crosscorpus import corpus_scores
+    b_csv = OUT/f"baseline_{baseline.split()[0].lower()}_lr_model.csv"
+    if not b_csv.exists() or not (OUT/'baselines.json').exists(): return None
+    b, b_cal = pd.read_csv(b_csv), {r['fold']: r['calibration'] for r in json.loads((OUT/'baselines.json').read_text())[baseline]}
+    folds = []
+    for d in sorted((OUT/lever).glob('fold*')):
+        if not (d/'scores.json').exists(): continue
+        sc = json.loads((d/'scores.json').read_text())
+        r = pd.read_csv(d/'test_predictions.csv').merge(b[['wav', 'p_female']], on='wav', suffixes=('', '_b'))
+        thr = (sc['calibration']['threshold'] + b_cal[sc['fold']]['threshold'])/2
+        folds.append(dict(fold=sc['fold'], scores=corpus_scores(r.assign(p_female=(r.p_female + r.p_female_b)/2), thr)))
+    return folds
+
 def table():
     from voicegender.crosscorpus import scores_rows, markdown_table
     rows, meta = [], {}
@@ -117,6 +132,8 @@ def table():
         if folds: rows += scores_rows(f'ResNet-34, {lever}', folds); meta[lever] = dict(folds=len(folds), options=str(LEVERS[lever]))
     if (OUT/'baselines.json').exists():
         for name,folds in json.loads((OUT/'baselines.json').read_text()).items(): rows += scores_rows(name, folds)
+    fused = fusion_folds('level_mic', 'Resemblyzer + LR')
+    if fused: rows += scores_rows('ResNet-34 level_mic + Resemblyzer + LR (late fusion)', fused)
     peer = peer_folds()
     if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
     (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))

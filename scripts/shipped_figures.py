@@ -30,9 +30,8 @@ def main():
     adults = pred[~(pred.age < ADULT_AGE)]
     yhat = np.where(adults.p_female >= 0.5, 'female', 'male')
     cm = confusion_matrix(adults.gender, yhat, labels=list(GENDERS))
-    confusion_png(cm, ROOT/'pngs/shipped_confusion.png', f"shipped model, held-out adults ({len(adults)} clips, "
-                  f"{adults.speaker.nunique()} speakers)\nfrom scratch, CPU; balanced acc. "
-                  f"{np.mean([cm[0,0]/cm[0].sum(), cm[1,1]/cm[1].sum()]):.1%}")
+    confusion_png(cm, ROOT/'pngs/shipped_confusion.png', f"shipped model, held-out adults\n{len(adults)} clips, "
+                  f"{adults.speaker.nunique()} speakers; balanced {np.mean([cm[0,0]/cm[0].sum(), cm[1,1]/cm[1].sum()]):.1%}")
     # reliability
     p = np.stack([adults.p_female, 1 - adults.p_female], 1); y = np.array([GENDERS.index(g) for g in adults.gender])
     from sklearn.calibration import calibration_curve

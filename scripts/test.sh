@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export MPLBACKEND=Agg OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+export MPLBACKEND=Agg OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # 2 notebook workers x 1 thread: more threads oversubscribe 2 cores
 echo "== nbdev-export: the library must match the notebooks"
 .venv/bin/nbdev-export
 if ! git diff --quiet -- voicegender 2>/dev/null; then

@@ -83,3 +83,19 @@ def test_clip_table_skips_a_fifo(tmp_path):
     try: clips, report = clip_table(a)
     finally: signal.alarm(0)
     assert len(clips) == 2 and any('0_01_9.wav' in w and 'FIFO' in w for w in report), report
+
+def test_an_interrupted_export_leaves_no_model(tmp_path, monkeypatch):
+    "Issue #21.3: a train killed while exporting used to leave a 0-byte or truncated model.pkl; now nothing half-written stays."
+    import torch
+    from fastai.learner import Learner
+    from voicegender.train import export_run_model
+    from voicegender.model import gender_net
+    class Fake:   # what export_run_model uses of a Learner
+        model = gender_net('resnet18')
+        dls = type('D', (), {'vocab': ['female', 'male']})()
+        def export(self, fname): Path(fname).write_bytes(b'half a pickle'); raise KeyboardInterrupt
+    cfg = dict(arch='resnet18', size=[24, 48], recipe=dict(seconds=1.0))
+    with pytest.raises(KeyboardInterrupt): export_run_model(Fake(), tmp_path, cfg)
+    assert not (tmp_path/'model.pkl').exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['model.json', 'model.safetensors']   # no temp file left either
+    assert (tmp_path/'model.safetensors').exists() and (tmp_path/'model.json').exists()   # the weights-only model is whole

@@ -182,7 +182,8 @@ def export_run_model(learn:Learner, run_dir:Path, cfg:dict):
     from voicegender.model import save_model
     save_model(learn.model, run_dir/'model.safetensors', model_settings(learn, cfg))
     tmp = run_dir/f'.model.pkl.{os.getpid()}.tmp'
-    learn.export(tmp); os.replace(tmp, run_dir/'model.pkl')
+    try: learn.export(tmp); os.replace(tmp, run_dir/'model.pkl')
+    finally: tmp.unlink(missing_ok=True)   # interrupted: no half-written pickle stays behind
 
 # %% ../nbs/03_train.ipynb #a4dbd598
 def tiny_learner(dest:str|Path, # folder for the toy corpus, images and model
