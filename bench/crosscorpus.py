@@ -82,7 +82,7 @@ def baselines():
         pd.concat([r['predictions'] for r in folds]).to_csv(OUT/f"baseline_{name.split()[0].lower()}_{model.__name__}.csv", index=False)
         print(name, {r['fold']: round(list(r['scores'].values())[0]['adults']['balanced_accuracy'], 3) for r in folds}, flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT/'baselines.json').write_text(json.dumps(res, indent=1))
+    (OUT/'baselines.json').write_text(json.dumps(res, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
 
 def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
     "inaSpeechSegmenter's answers on the same test clips, scored like the others (its answer: more female or male seconds)."

@@ -99,3 +99,21 @@ def test_an_interrupted_export_leaves_no_model(tmp_path, monkeypatch):
     assert not (tmp_path/'model.pkl').exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model.json', 'model.safetensors']   # no temp file left either
     assert (tmp_path/'model.safetensors').exists() and (tmp_path/'model.json').exists()   # the weights-only model is whole
+
+def test_the_shipped_model_loads_weights_only_and_answers(tmp_path, monkeypatch):
+    "`voicegender predict` with no --model uses the model inside the package, read without unpickling anything."
+    import pickle, builtins
+    from voicegender.model import shipped_model, load_model
+    from voicegender.deploy import cli_predict, synthetic_speech
+    path = shipped_model()
+    assert path.suffix == '.safetensors' and path.stat().st_size < 46e6
+    with monkeypatch.context() as mp:   # loading the model file never reaches the unpickler (numba's own caches later may)
+        mp.setattr(pickle, 'load', lambda *a, **k: (_ for _ in ()).throw(AssertionError('pickle.load called')))
+        mp.setattr(pickle, 'loads', lambda *a, **k: (_ for _ in ()).throw(AssertionError('pickle.loads called')))
+        m = load_model(path)
+    assert m.settings['recipe'].get('level') and m.settings['calibration']['temperature'] > 0
+    assert m.settings['training']['pretrained'] is False
+    sf.write(tmp_path/'a.wav', synthetic_speech(2.0, 120, seed=4)*0.3, SR)
+    r, out, err = quiet(cli_predict, [str(tmp_path/'a.wav'), '--json'])
+    assert r == 0 and 'voicegender.safetensors' in err, err
+    assert json.loads(out.splitlines()[0])['label'] in ('female', 'male', 'uncertain')
