@@ -193,14 +193,11 @@ BLOCK, CONTEXT = 60., 3.   # seconds of new audio per analysis block, and of con
 
 def _block_windows(segs, y_len, core, end, a, eof, w, h, min_speech):
     "Global-grid windows (start, end), in samples of the block, that start in [core, end) and hold enough speech."
-    speech = np.zeros(y_len + 1, np.int64)
-    for s,e in segs: speech[s] += 1; speech[e] -= 1
-    cum = np.r_[0, np.cumsum(np.cumsum(speech)[:-1] > 0)]
     out = []
     for g in range(-(-core//h)*h, end, h):
         s, e = g - a, min(g - a + w, y_len)
         if e - s < w and not eof: continue
-        if cum[e] - cum[s] >= min_speech: out.append((s, e))
+        if sum(max(0, min(b, e) - max(c, s)) for c,b in segs) >= min_speech: out.append((s, e))
     return out
 
 def segment_stream(blocks, # from `analysis_blocks` (16 kHz)
@@ -379,10 +376,18 @@ def cli_segment(argv:list[str])->int:
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
                    help="progress on stderr (default: when stderr is a terminal)")
     p.add_argument('--hop', type=float, default=0.5, help="seconds between the 1 s windows (default: 0.5)")
+    p.add_argument('--threads', type=int, default=1, help="PyTorch threads (default: 1; the networks are small, and "
+                   "one thread a process is the fastest on a busy machine: run several processes for many files)")
     for k,h in [('min_turn', "shortest female/male segment, s"), ('min_pause', "shortest no-speech segment, s"),
                 ('switch', "cost of a change of gender, nats"), ('pause', "cost of starting/ending speech, nats")]:
         p.add_argument('--' + k.replace('_', '-'), type=float, default=DECODER[k], help=f"{h} (default: {DECODER[k]})")
     a = p.parse_args(argv)
+    import torch
+    threads = torch.get_num_threads(); torch.set_num_threads(max(1, a.threads))
+    try: return _segment_command(a)
+    finally: torch.set_num_threads(threads)
+
+def _segment_command(a)->int:
     try:
         from voicegender.deploy import Predictor
         pred = Predictor(a.model)
