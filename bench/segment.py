@@ -256,7 +256,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--model', help="exported learner (default: what Predictor() finds: the newest results/**/model.pkl)")
     ap.add_argument('--minutes', type=float, default=5.); ap.add_argument('--dev-minutes', type=float, default=3.)
-    ap.add_argument('--tune', action='store_true', help="choose the decoder settings on the dev conversations (printed)")
+    ap.add_argument('--tune', action='store_true', help="choose the decoder settings on the dev conversations, and score "
+                    "them on the test conversations too (as 'voicegender (dev-tuned)'; 'voicegender' uses segment.DECODER)")
     ap.add_argument('--no-peer', action='store_true'); ap.add_argument('--out', default='results/segment_bench.json')
     ap.add_argument('--note', default='', help="recorded with the results (e.g. which model this is)")
     ap.add_argument('--worker', nargs='*', help=argparse.SUPPRESS)
@@ -281,13 +282,15 @@ def main():
     peer, why = (None, "--no-peer") if a.no_peer else run_peer([f['path'] for f in test])
     if why: print(f"note: {why}", file=sys.stderr)
     rows = []
+    settings = [('voicegender', {})] + ([('voicegender (dev-tuned)', tuning['best'])] if tuning else [])
     for f in test:
         ref, mus, scored = ref_of(f['path'])
-        segs, tot = ours_segments(f['path'], thr)
-        rows.append(dict(tool='voicegender', **{k: f[k] for k in ('corpus', 'version', 'seconds')},
-                         **score(seg_frames(segs, len(ref)), ref, mus, scored),
-                         speed_x_realtime_per_core=f['seconds']/ours['files'][f['path']]['cpu_s'],
-                         uncertain_share=tot['uncertain_share']))
+        for name, cfg in settings:
+            segs, tot = ours_segments(f['path'], thr, **cfg)
+            rows.append(dict(tool=name, **{k: f[k] for k in ('corpus', 'version', 'seconds')},
+                             **score(seg_frames(segs, len(ref)), ref, mus, scored),
+                             speed_x_realtime_per_core=f['seconds']/ours['files'][f['path']]['cpu_s'],
+                             uncertain_share=tot['uncertain_share']))
         if peer:
             pf = peer['files'][f['path']]
             rows.append(dict(tool='inaSpeechSegmenter', **{k: f[k] for k in ('corpus', 'version', 'seconds')},

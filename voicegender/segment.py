@@ -334,9 +334,11 @@ def segment_files(paths:list, pred, out_dir:str|Path='segments', fmt:str='csv',
     "Yield one result per input file: segmented and written, skipped (output exists), or an error."
     ext, write = FORMATS[fmt]
     todo = output_paths(paths, out_dir, ext)
-    bar = _Progress(progress)
+    bar, seen = _Progress(progress), {}
     for k,(src,dst) in enumerate(todo, 1):
         if dst is None: yield dict(path=str(src), error="no audio files in this folder"); continue
+        if seen.setdefault(dst, src) != src:
+            yield dict(path=str(src), error=f"its output {dst} would overwrite that of {seen[dst]}: use another --out"); continue
         if dst.exists() and not force: yield dict(path=str(src), skipped=True, output=str(dst)); continue
         try: total = sf.info(str(src)).duration
         except Exception: total = 0.
@@ -348,16 +350,18 @@ def segment_files(paths:list, pred, out_dir:str|Path='segments', fmt:str='csv',
         yield r
 
 # %% ../nbs/11_segment.ipynb #seg043
+def _mmss(s:float)->str: return f"{int(s//60)}:{int(round(s % 60)) if round(s % 60) < 60 else 59:02d}"
+
 def summary_row(r:dict, width:int=40)->str:
-    "One line of the summary table."
+    "One line of the summary table (durations as minutes:seconds)."
     if 'error' in r: return f"{r['path']:<{width}}  error: {r['error']}"
     if r.get('skipped'): return f"{r['path']:<{width}}  skipped: {r['output']} exists (--force redoes it)"
     t, pct = r['totals'], lambda x: '-' if x is None else f"{x:.0%}"
-    return (f"{r['path']:<{width}}  {r['duration']/60:>7.1f}  {t['female_s']/60:>7.1f}  {t['male_s']/60:>7.1f}  "
-            f"{t['no_speech_s']/60:>7.1f}  {pct(t['female_share']):>7}  {pct(t['uncertain_share']):>9}  {len(r['segments']):>8}")
+    return (f"{r['path']:<{width}}  {_mmss(r['duration']):>8}  {_mmss(t['female_s']):>8}  {_mmss(t['male_s']):>8}  "
+            f"{_mmss(t['no_speech_s']):>9}  {pct(t['female_share']):>7}  {pct(t['uncertain_share']):>9}  {len(r['segments']):>8}")
 
 def summary_header(width:int=40)->str:
-    return (f"{'file':<{width}}  {'minutes':>7}  {'female':>7}  {'male':>7}  {'silence':>7}  {'female%':>7}  "
+    return (f"{'file':<{width}}  {'length':>8}  {'female':>8}  {'male':>8}  {'no speech':>9}  {'female%':>7}  "
             f"{'uncertain':>9}  {'segments':>8}")
 
 def cli_segment(argv:list[str])->int:
