@@ -235,20 +235,21 @@ def ours_segments(path, threshold, **decoder):
 def ref_of(path):
     z = np.load(Path(path).with_suffix('.npz')); return z['ref'], z['music'], z['scored']
 
+def balanced(s): return (s['speech_accuracy'] + 1 - s['false_speech'])/2
+
 def tune(dev, threshold):
-    "The decoder settings with the best mean 3-class frame accuracy on the development conversations."
+    "The decoder settings with the best mean balanced score (speech accuracy and 1 - false speech) on the dev conversations."
     from voicegender.segment import DECODER
-    grid = [dict(switch=s, pause=p, min_turn=t, min_pause=0.3) for s in (1, 2, 3, 5, 8) for p in (0.2, 0.5, 1.0)
-            for t in (0.5, 1.0, 2.0)]
-    best = None
-    for g in grid:
-        acc = np.mean([score(seg_frames(ours_segments(f['path'], threshold, **g)[0], len(ref_of(f['path'])[0])),
-                             *ref_of(f['path']))['frame_accuracy'] for f in dev])
-        if best is None or acc > best[0] + 1e-9: best = (acc, g)
-    default = np.mean([score(seg_frames(ours_segments(f['path'], threshold)[0], len(ref_of(f['path'])[0])),
-                             *ref_of(f['path']))['frame_accuracy'] for f in dev])
-    return dict(best=best[1], best_dev_frame_accuracy=float(best[0]), default=dict(DECODER),
-                default_dev_frame_accuracy=float(default), grid_size=len(grid))
+    grid = [dict(switch=s, pause=p, min_turn=t, min_pause=0.3) for s in (0.25, 0.5, 1, 2, 3, 5, 8) for p in (0.2, 0.5, 1.0)
+            for t in (0.25, 0.5, 1.0)]
+    def objective(**g):
+        return float(np.mean([balanced(score(seg_frames(ours_segments(f['path'], threshold, **g)[0], len(ref_of(f['path'])[0])),
+                                             *ref_of(f['path']))) for f in dev]))
+    scores = [(objective(**g), g) for g in grid]
+    best = max(scores, key=lambda x: x[0])
+    return dict(objective="mean over dev conversations of (speech accuracy + 1 - false speech)/2", best=best[1],
+                best_dev_score=best[0], default=dict(DECODER), default_dev_score=objective(), grid_size=len(grid),
+                grid=[dict(score=round(sc, 4), **g) for sc,g in scores])
 
 
 # ------------------------------------------------------------------ main
@@ -260,6 +261,8 @@ def main():
                     "them on the test conversations too (as 'voicegender (dev-tuned)'; 'voicegender' uses segment.DECODER)")
     ap.add_argument('--no-peer', action='store_true'); ap.add_argument('--out', default='results/segment_bench.json')
     ap.add_argument('--note', default='', help="recorded with the results (e.g. which model this is)")
+    ap.add_argument('--rescore', action='store_true', help="reuse the last run's window probabilities and "
+                    "inaSpeechSegmenter output (saved in .tmp/segment_bench); only decode and score again")
     ap.add_argument('--worker', nargs='*', help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker is not None: return worker_ours(a.model, a.worker)
@@ -271,15 +274,26 @@ def main():
     print(f"{len(files)} conversations ({sum(f['seconds'] for f in files)/60:.0f} min) in {WORK}; AZ speakers used "
           f"(train the model without them: --exclude-speakers {' '.join(map(str, az))})", file=sys.stderr)
     paths = [f['path'] for f in files]
-    r = subprocess.run([sys.executable, __file__, '--worker', *paths] + (['--model', a.model] if a.model else []),
-                       capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
-    if r.returncode: raise SystemExit(f"voicegender failed: {r.stderr[-2000:]}")
-    ours = json.loads(r.stdout.strip().splitlines()[-1])
+    if a.rescore and (WORK/'ours.json').exists(): ours = json.loads((WORK/'ours.json').read_text())
+    else:
+        r = subprocess.run([sys.executable, __file__, '--worker', *paths] + (['--model', a.model] if a.model else []),
+                           capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+        if r.returncode: raise SystemExit(f"voicegender failed: {r.stderr[-2000:]}")
+        ours = json.loads(r.stdout.strip().splitlines()[-1]); (WORK/'ours.json').write_text(json.dumps(ours))
     thr = ours['threshold']
     tuning = tune([f for f in files if f['part'] == 'dev'], thr) if a.tune else None
-    if tuning: print(f"tuning on dev: {tuning}", file=sys.stderr)
+    if tuning: print(f"tuning on dev: best {tuning['best']} ({tuning['best_dev_score']:.3f}); segment.DECODER "
+                     f"{tuning['default']} ({tuning['default_dev_score']:.3f})", file=sys.stderr)
     test = [f for f in files if f['part'] == 'test']
-    peer, why = (None, "--no-peer") if a.no_peer else run_peer([f['path'] for f in test])
+    old_rows = []
+    if a.rescore and (WORK/'peer.json').exists(): peer, why = json.loads((WORK/'peer.json').read_text()), None
+    elif a.rescore and (ROOT/a.out).exists():    # a run from before peer.json was kept: its inaSpeechSegmenter rows
+        prev = json.loads((ROOT/a.out).read_text())
+        old_rows = [r for r in prev['per_file'] if r['tool'] == 'inaSpeechSegmenter']
+        peer, why = (dict(peak_rss_mb=prev['peak_rss_mb'].get('inaSpeechSegmenter')), None) if old_rows else (None, 'no earlier run')
+    else:
+        peer, why = (None, "--no-peer") if a.no_peer else run_peer([f['path'] for f in test])
+        if peer: (WORK/'peer.json').write_text(json.dumps(peer))
     if why: print(f"note: {why}", file=sys.stderr)
     rows = []
     settings = [('voicegender', {})] + ([('voicegender (dev-tuned)', tuning['best'])] if tuning else [])
@@ -291,13 +305,15 @@ def main():
                              **score(seg_frames(segs, len(ref)), ref, mus, scored),
                              speed_x_realtime_per_core=f['seconds']/ours['files'][f['path']]['cpu_s'],
                              uncertain_share=tot['uncertain_share']))
-        if peer:
+        if peer and 'files' in peer:
             pf = peer['files'][f['path']]
             rows.append(dict(tool='inaSpeechSegmenter', **{k: f[k] for k in ('corpus', 'version', 'seconds')},
                              **score(seg_frames(pf['segments'], len(ref)), ref, mus, scored),
                              speed_x_realtime_per_core=f['seconds']/pf['cpu_s']))
+    rows += old_rows
     t = pd.DataFrame(rows)
-    cols = ['speech_accuracy', 'false_speech', 'false_speech_music', 'female_share_error_pts', 'speed_x_realtime_per_core']
+    t['balanced'] = (t.speech_accuracy + 1 - t.false_speech)/2
+    cols = ['speech_accuracy', 'false_speech', 'false_speech_music', 'balanced', 'female_share_error_pts', 'speed_x_realtime_per_core']
     summary = t.groupby(['tool', 'version'])[cols].mean()
     overall = t.groupby('tool')[cols].mean()
     mem = {'voicegender': ours['peak_rss_mb'], 'voicegender after loading, before any audio': ours['loaded_rss_mb']} | (

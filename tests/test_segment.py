@@ -38,10 +38,14 @@ def test_min_length_honoured(min_turn):
 def test_short_flip_removed_long_kept():
     speech, p, truth = observations([('female', 12, 0.8), ('no speech', 1.5, None), ('male', 8, 0.2)])
     flip = p.copy(); flip[60:72] = 0.05          # 0.6 s the windows call male, inside the woman's turn
-    assert [l for l,_,_ in turns(decode(speech, flip, step=STEP))] == ['female', 'no speech', 'male']
-    assert (decode(speech, flip, step=STEP) == truth).mean() > 0.97
-    long = p.copy(); long[80:140] = 0.02         # 3 s the windows are sure of
-    assert [l for l,_,_ in turns(decode(speech, long, step=STEP))] == ['female', 'male', 'female', 'no speech', 'male']
+    for min_turn in (0.5, 1.0):
+        path = decode(speech, flip, step=STEP, min_turn=min_turn, switch=3)
+        assert [l for l,_,_ in turns(path)] == ['female', 'no speech', 'male'] and (path == truth).mean() > 0.97
+    long = p.copy(); long[80:140] = 0.02         # 3 s the windows are sure of: 11.7 nats
+    assert [l for l,_,_ in turns(decode(speech, long, step=STEP, switch=3))] == ['female', 'male', 'female', 'no speech', 'male']
+    # too high a switch penalty costs whole turns: 11.7 nats of male evidence against 12.5 of female, but two changes
+    # at 8 nats each would be needed to keep both, so the whole woman's turn goes to the man
+    assert [l for l,_,_ in turns(decode(speech, long, step=STEP, switch=8))] == ['male', 'no speech', 'male']
 
 
 def test_no_speech_kept():

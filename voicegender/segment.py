@@ -80,7 +80,7 @@ def viterbi(logE:np.ndarray, # (T, S) log-emissions of each state
     return path
 
 # %% ../nbs/11_segment.ipynb #seg013
-DECODER = dict(step=0.05, min_turn=1.0, min_pause=0.3, switch=3.0, pause=0.5, floor=0.02)   # tuned: bench/segment.py
+DECODER = dict(step=0.05, min_turn=0.5, min_pause=0.3, switch=0.25, pause=0.2, floor=0.02)   # bench/segment.py --tune
 
 def decode(speech:np.ndarray, # (T,) speech share of each step
            p_female:np.ndarray, # (T,) p(female) of each step, NaN where unknown
