@@ -398,7 +398,7 @@ def _segment_command(a)->int:
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
     print(f"model: {pred}", file=sys.stderr)
     for n in getattr(pred, 'notes', []): print(f"note: {n}", file=sys.stderr)
-    width = min(60, max([len(str(x)) for x in a.paths] + [20]))
+    width = min(60, max([len(str(f)) for f,_ in output_paths(a.paths, a.out, FORMATS[a.format][0])] + [20]))
     if not a.json: print(summary_header(width), flush=True)
     failed = 0
     progress = sys.stderr.isatty() if a.progress is None else a.progress
