@@ -23,6 +23,7 @@ COMMANDS = {  # name: (module, help)
     'gradcam':  ('voicegender.gradcam', "Grad-CAM figures and the faithfulness check"),
     'baselines':('voicegender.baselines', "run the baselines on the saved folds"),
     'serve':    ('voicegender.serve', "HTTP API and web page"),
+    'segment':  ('voicegender.segment', "who speaks when: female, male and no-speech segments of long recordings"),
 }
 
 def main(argv:list[str]|None=None):
