@@ -17,7 +17,8 @@ from pathlib import Path
 from voicegender.data import corpus_table, per_speaker
 roots = [Path('../shared/data')/c for c in ('audiomnist_az', 'speechocean762', 'baved')]
 held = Path('results/heldout_speakers.csv')
-if any(Path('my_wavs').glob('*.*')) or not held.exists() or not all(r.exists() for r in roots):
+audio = [f for f in Path('my_wavs').iterdir() if f.suffix.lower() in ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3')]
+if audio or not held.exists() or not all(r.exists() for r in roots):
     raise SystemExit(0)   # the user's own clips are there, or the corpora are not: nothing to copy
 clips = corpus_table(roots)[0]
 h = pd.read_csv(held); h = h[~h.child]
@@ -26,7 +27,8 @@ for r in demo.itertuples():
     shutil.copy(r.path, f"my_wavs/demo_{r.corpus}_{r.gender}_{Path(r.path).name}")
 print(f"copied {len(demo)} held-out clips to my_wavs/ (record your own: python scripts/record_wav.py)")
 PY
-$VG predict my_wavs
+if [ -n "$(find my_wavs -maxdepth 1 -type f \( -iname '*.wav' -o -iname '*.flac' -o -iname '*.ogg' -o -iname '*.opus' -o -iname '*.mp3' \) | head -1)" ]; then $VG predict my_wavs
+else echo "my_wavs/ holds no audio yet: record a clip with python scripts/record_wav.py"; fi
 
 echo "== 2. the tutorial pipeline on one corpus"
 DATA=${VOICEGENDER_DATA:-}
