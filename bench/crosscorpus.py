@@ -50,6 +50,9 @@ def prepare(recipes):
             vg('prepare', *data, *RECIPES[r], '--distort', k, '--out', str(WORK/f'{r}_{k}'), '--maps',
                str(WORK/f'maps_{r}_{k}'), '--results', str(WORK))
     if not SPLITS.exists(): save_splits(loco_splits(clips_table()), SPLITS)
+    from voicegender.data import per_speaker   # the clips every method and the peer are scored on (bench/peer.py reads it)
+    clips = ROOT/'results/crosscorpus_clips.csv'
+    if not clips.exists(): per_speaker(clips_table(), 8).to_csv(clips, index=False)
 
 def train(lever, folds):
     from voicegender.crosscorpus import clip_images, loco_fold
