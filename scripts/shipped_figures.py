@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np, pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT/'results/crosscorpus/shipped_level_mic'
+def run_dir():
+    "The shipped model's training run (bench/crosscorpus.py ship LEVER writes results/crosscorpus/shipped_LEVER)."
+    from voicegender.model import load_model, shipped_model
+    return ROOT/'results/crosscorpus'/f"shipped_{load_model(shipped_model()).settings['training']['lever']}"
 
 def _save(fig, path):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,7 +29,7 @@ def main():
     from voicegender.train import confusion_png
     from voicegender.deploy import Predictor, expected_calibration_error
     from sklearn.metrics import confusion_matrix
-    pred = pd.read_csv(RUN/'test_predictions.csv')
+    pred = pd.read_csv(run_dir()/'test_predictions.csv')
     adults = pred[~(pred.age < ADULT_AGE)]
     yhat = np.where(adults.p_female >= 0.5, 'female', 'male')
     cm = confusion_matrix(adults.gender, yhat, labels=list(GENDERS))
