@@ -89,7 +89,7 @@ def baselines():
 
 def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
     "inaSpeechSegmenter's answers on the same test clips, scored like the others (its answer: more female or male seconds)."
-    from voicegender.crosscorpus import clip_images, fold_images, group_scores
+    from voicegender.crosscorpus import clip_images, fold_images, corpus_scores
     from voicegender.data import load_splits, ADULT_AGE
     if not Path(csv).exists(): return None
     peer = pd.read_csv(csv); peer.index = [str(Path(p).resolve()) for p in peer.path]
@@ -98,17 +98,16 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
         it = fold_images(images, sp, f).merge(sp[sp.fold == f][['speaker', 'role']], on='speaker').query("role == 'test'")
         it = it.assign(wav=[str(Path(w).resolve()) for w in it.wav]); got = it.wav.isin(peer.index)
         lab = peer.reindex(it.wav).label.fillna('error').values
-        # a hard answer: p_female 1 / 0; "no speech" (or an error) counts as unanswered, and as wrong in balanced accuracy
-        t = it.assign(p_female=np.where(lab == 'female', 1., 0.), answered=np.isin(lab, ['female', 'male']))
-        sc = {}
-        for c in t.corpus.unique():
-            for g,m in (('adults', ~(t.age < ADULT_AGE)), ('children', t.age < ADULT_AGE)):
-                d = t[(t.corpus == c) & m]
-                if d.empty: continue
-                s = group_scores(d.assign(p_female=np.where(d.answered, d.p_female, np.where(d.gender == 'female', 0., 1.))), 0.5)
-                s.update(coverage=float(d.answered.mean()), ece=None)
-                s['answered_accuracy'] = float(((d.p_female >= .5) == (d.gender == 'female'))[d.answered].mean()) if d.answered.any() else None
-                sc.setdefault(c, {})[g] = s
+        # a hard answer (p_female 1 or 0); "no speech" or an error is unanswered, and wrong in balanced accuracy
+        answered = np.isin(lab, ['female', 'male'])
+        p = np.where(answered, lab == 'female', it.gender != 'female').astype(float)
+        t = it.assign(p_female=p, answered=answered, right=answered & ((p >= .5) == (it.gender == 'female')))
+        sc, child = corpus_scores(t, 0.5), t.age < ADULT_AGE
+        for c,groups in sc.items():
+            for g,s in groups.items():
+                d = t[(t.corpus == c) & (child if g == 'children' else ~child)]
+                if s.get('n_clips'): s.update(coverage=float(d.answered.mean()), ece=None,
+                                              answered_accuracy=float(d.right[d.answered].mean()) if d.answered.any() else None)
         folds.append(dict(fold=int(f), scores=sc, missing=int((~got).sum())))
     return folds
 

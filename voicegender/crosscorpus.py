@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_crosscorpus.ipynb #7f2dc979
 from __future__ import annotations
-import json, time
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
@@ -15,8 +15,8 @@ from .train import train_fold, clip_metrics
 from .deploy import fit_temperature, choose_threshold, softmax, expected_calibration_error
 
 # %% auto #0
-__all__ = ['SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits', 'calibrate_model',
-           'loco_fold', 'baseline_fold', 'scores_rows', 'markdown_table']
+__all__ = ['SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits', 'fit_calibration',
+           'calibrate_model', 'loco_fold', 'baseline_fold', 'scores_rows', 'markdown_table']
 
 # %% ../nbs/03b_crosscorpus.ipynb #8ebfbb90
 def clip_images(clips:pd.DataFrame, # from `corpus_table` (path, corpus, speaker, gender, age, image_name)
@@ -67,14 +67,20 @@ def model_logits(model, paths:list, bs:int=128)->np.ndarray:
     return np.concatenate([model.logits([np.array(Image.open(p)) for p in paths[i:i+bs]])
                            for i in range(0, len(paths), bs)]) if len(paths) else np.zeros((0, 2))
 
-def calibrate_model(model, valid:pd.DataFrame, # validation images (path, gender)
-                    target_accuracy:float=0.97, min_coverage:float=0.9)->dict:
+def fit_calibration(logits:np.ndarray, # (n, 2) validation logits (or log-probabilities), GENDERS order
+                    genders, # their true labels
+                    target_accuracy:float=0.97, min_coverage:float=0.9)->dict: # temperature, threshold, ...
     "Temperature and 'uncertain' threshold fitted on validation speakers (answer >= 90 %, aiming at 97 % right)."
-    z, y = model_logits(model, valid.path.tolist()), np.array([GENDERS.index(g) for g in valid.gender])
-    T = fit_temperature(z, y)
-    thr = choose_threshold(softmax(z, T), y, target_accuracy, min_coverage)
+    y = np.array([GENDERS.index(g) for g in genders])
+    T = fit_temperature(logits, y)
+    thr = choose_threshold(softmax(logits, T), y, target_accuracy, min_coverage)
     return dict(temperature=T, threshold=max(0.5, thr['threshold']), target_accuracy=target_accuracy,
-                min_coverage=min_coverage, valid_clips=len(valid), valid_ece=expected_calibration_error(softmax(z, T), y))
+                min_coverage=min_coverage, valid_clips=len(y), valid_ece=expected_calibration_error(softmax(logits, T), y))
+
+def calibrate_model(model, valid:pd.DataFrame, # validation images (path, gender)
+                    **kw)->dict:
+    "`fit_calibration` of a `GenderModel` on the validation images."
+    return fit_calibration(model_logits(model, valid.path.tolist()), valid.gender, **kw)
 
 def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
               images:pd.DataFrame, # `clip_images` of every corpus
@@ -92,10 +98,10 @@ def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
     roles = items.merge(sp[sp.fold == fold][['speaker', 'role']], on='speaker')
     cal = calibrate_model(model, roles[roles.role == 'valid'])
     test = roles[roles.role == 'test'].reset_index(drop=True)
-    p = softmax(model_logits(model, test.path.tolist()), cal['temperature'])
-    test.assign(p_female=p[:, 0]).to_csv(run_dir/'test_predictions.csv', index=False)
+    test = test.assign(p_female=softmax(model_logits(model, test.path.tolist()), cal['temperature'])[:, 0])
+    test.to_csv(run_dir/'test_predictions.csv', index=False)
     res = dict(fold=fold, heldout=sorted(test.corpus.unique()), calibration=cal,
-               scores=corpus_scores(test.assign(p_female=p[:, 0]), cal['threshold']),
+               scores=corpus_scores(test, cal['threshold']),
                train_seconds=json.loads((run_dir/'metrics.json').read_text())['train_seconds'])
     atomic_write(out, json.dumps(res, indent=1))
     return res
@@ -110,14 +116,11 @@ def baseline_fold(features:pd.DataFrame, # one row a clip, indexed by its audio 
     items = fold_images(images, splits, fold, n_train, n_test).merge(splits[splits.fold == fold][['speaker', 'role']], on='speaker')
     items = items[items.wav.isin(features.index)]
     X = {r: features.loc[items.wav[items.role == r]].to_numpy(np.float64) for r in ('train', 'valid', 'test')}
-    y = {r: np.array([GENDERS.index(g) for g in items.gender[items.role == r]]) for r in ('train', 'valid', 'test')}
-    model = make_model().fit(X['train'], y['train'])
+    model = make_model().fit(X['train'], np.array([GENDERS.index(g) for g in items.gender[items.role == 'train']]))
     logit = lambda X: np.log(np.clip(model.predict_proba(X), 1e-6, 1))   # classes 0 = female, 1 = male
-    T = fit_temperature(logit(X['valid']), y['valid'])
-    thr = choose_threshold(softmax(logit(X['valid']), T), y['valid'], 0.97, 0.9)
-    test = items[items.role == 'test'].assign(p_female=softmax(logit(X['test']), T)[:, 0])
-    return dict(fold=fold, calibration=dict(temperature=T, threshold=max(0.5, thr['threshold'])),
-                scores=corpus_scores(test, max(0.5, thr['threshold'])), predictions=test)
+    cal = fit_calibration(logit(X['valid']), items.gender[items.role == 'valid'])
+    test = items[items.role == 'test'].assign(p_female=softmax(logit(X['test']), cal['temperature'])[:, 0])
+    return dict(fold=fold, calibration=cal, scores=corpus_scores(test, cal['threshold']), predictions=test)
 
 # %% ../nbs/03b_crosscorpus.ipynb #bd55ee20
 SCORE_KEYS = ('balanced_accuracy', 'speaker_accuracy', 'coverage', 'answered_accuracy', 'ece')
