@@ -31,6 +31,12 @@ def stand_in_model(dest:Path)->Path:
                            stand_in=True))
 
 
+def server_peak_mb(pid:int)->float|None:
+    "The server process's peak resident memory (Linux: VmHWM), in MB."
+    try: return round(int(next(l for l in open(f'/proc/{pid}/status') if l.startswith('VmHWM')).split()[1])/1024, 1)
+    except (OSError, StopIteration): return None
+
+
 def one_second_clip()->bytes:
     import numpy as np, soundfile as sf
     from voicegender.core import SR
@@ -80,6 +86,8 @@ def main(argv=None):
     p.add_argument('--startup', type=float, default=600, help="seconds to wait for the server to start")
     p.add_argument('--out', default=str(ROOT/'results/bench_serve.json'))
     p.add_argument('--note', default='', help="stored with the results (e.g. 'machine shared with training')")
+    p.add_argument('--server-args', default='', help="more options for `voicegender serve`, in one string "
+                                                     "(e.g. '--engine torch --batch 1')")
     a = p.parse_args(argv)
     import httpx
     from voicegender.model import shipped_model
@@ -97,7 +105,7 @@ def main(argv=None):
     log = open(tmp/'server.log', 'w')
     server = subprocess.Popen([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main())',
                                'serve', '--model', str(model), '--port', str(port), '--threads', str(a.threads),
-                               '--log-level', 'warning'], stdout=log, stderr=subprocess.STDOUT, env=env)
+                               '--log-level', 'warning', *a.server_args.split()], stdout=log, stderr=subprocess.STDOUT, env=env)
     load_before = os.getloadavg()
     try:
         deadline = time.time() + a.startup
@@ -114,12 +122,13 @@ def main(argv=None):
             print(f"{n:>3} clients: {r['requests']} requests, {r['errors']} errors, {r['rps']} req/s, "
                   f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms", file=sys.stderr, flush=True)
         still_up = httpx.get(url + '/health', timeout=10).status_code == 200
+        peak_mb = server_peak_mb(server.pid)
     finally:
         server.terminate(); server.wait(60); log.close()
     out = dict(model=str(model), stand_in=stand_in, clip='1 s WAV (16 kHz, 16-bit): 0.8 s of synthetic speech',
                server=f"voicegender serve --threads {a.threads} (uvicorn, 1 worker), loopback; clients: httpx in one "
                       "asyncio process on the same machine",
-               seconds_per_level=a.seconds, warmup=a.warmup, server_still_up=still_up,
+               server_args=a.server_args, server_peak_mb=peak_mb, seconds_per_level=a.seconds, warmup=a.warmup, server_still_up=still_up,
                all_answered=all(l['errors'] == 0 for l in levels), levels=levels,
                machine=dict(cpus=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
                             loadavg_before=[round(x, 2) for x in load_before],

@@ -24,6 +24,7 @@ COMMANDS = {  # name: (module, help)
     'baselines':('voicegender.baselines', "run the baselines on the saved folds"),
     'serve':    ('voicegender.serve', "HTTP API and web page"),
     'segment':  ('voicegender.segment', "who speaks when: female, male and no-speech segments of long recordings"),
+    'export-onnx': ('voicegender.model', "write a model's network as ONNX, to run it elsewhere"),
 }
 
 def main(argv:list[str]|None=None):
@@ -31,10 +32,10 @@ def main(argv:list[str]|None=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help') or argv[0] not in COMMANDS:
         print("usage: voicegender <command> [options]   (voicegender <command> -h for its options)\n\ncommands:")
-        for k,(_,h) in COMMANDS.items(): print(f"  {k:<10} {h}")
+        for k,(_,h) in COMMANDS.items(): print(f"  {k:<11} {h}")
         return 0 if not argv or argv[0] in ('-h', '--help') else 2
     name, rest = argv[0], argv[1:]
-    try: fn = getattr(importlib.import_module(COMMANDS[name][0]), f'cli_{name}')
+    try: fn = getattr(importlib.import_module(COMMANDS[name][0]), f"cli_{name.replace('-', '_')}")
     except (ImportError, AttributeError) as e:
         print(f"voicegender {name}: not available in this installation ({e})", file=sys.stderr); return 2
     return fn(rest) or 0

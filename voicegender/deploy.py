@@ -5,7 +5,7 @@
 
 # %% ../nbs/04_deploy_model.ipynb #453e449e
 from __future__ import annotations
-import os, sys, json, time, argparse, datetime, hashlib, threading, warnings, functools
+import os, sys, json, time, argparse, datetime, hashlib, threading, warnings, functools, itertools
 from pathlib import Path
 import numpy as np, soundfile as sf
 from fastcore.basics import patch
@@ -15,9 +15,9 @@ from .core import *
 __all__ = ['VOWELS', 'CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'synthetic_speech',
            'silero_model', 'speech_segments', 'speech_windows', 'softmax', 'nll', 'fit_temperature',
            'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'model_path', 'calibrate',
-           'load_calibration', 'cli_calibrate', 'Predictor', 'speech_span', 'steady_level', 'find_audio', 'format_row',
-           'table_header', 'cli_predict', 'RecordError', 'input_devices', 'check_input', 'sounddevice_record',
-           'save_new_wav', 'record_clip', 'cli_record']
+           'load_calibration', 'cli_calibrate', 'default_threads', 'Predictor', 'speech_span', 'steady_level',
+           'find_audio', 'format_row', 'table_header', 'cli_predict', 'RecordError', 'input_devices', 'check_input',
+           'sounddevice_record', 'save_new_wav', 'record_clip', 'cli_record']
 
 # %% ../nbs/04_deploy_model.ipynb #8b9b5959
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
@@ -39,18 +39,24 @@ def synthetic_speech(seconds:float=1.0, # duration
     return (out/max(np.abs(out).max(), 1e-9)*0.5).astype(np.float32)
 
 # %% ../nbs/04_deploy_model.ipynb #a7ef1b10
-_VAD_LOCK = threading.Lock()   # the Silero model is stateful: one clip at a time
+_VAD_LOCK = threading.Lock()   # Silero's TorchScript model is stateful: one clip at a time
+
+def _onnxruntime()->bool:
+    try: import onnxruntime; return True
+    except ImportError: return False
 
 @functools.lru_cache(maxsize=None)
-def silero_model():
+def silero_model(sequence:bool|None=None, # the ONNX "sequence" build; None: when onnxruntime is installed
+                ):
     "The Silero VAD network from the `silero-vad` wheel (no download), loaded once."
     import torch
     n = torch.get_num_threads()
+    if sequence is None: sequence = _onnxruntime()
     try:
         with warnings.catch_warnings():   # torch.jit deprecation notices
             warnings.simplefilter('ignore')
             from silero_vad import load_silero_vad
-            return load_silero_vad()
+            return load_silero_vad(sequence=True) if sequence else load_silero_vad()
     except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
                                            "pip install 'voicegender[robust]' (or choose --vad energy)") from None
     finally: torch.set_num_threads(n)
@@ -71,10 +77,12 @@ def speech_segments(y:np.ndarray, # mono samples at `sr`
             import librosa
             return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(
                 librosa.resample(y, orig_sr=sr, target_sr=SR), SR, vad, threshold, min_speech)]
-        model = silero_model()
-        with _VAD_LOCK, torch.no_grad():
-            ts = get_speech_timestamps(torch.from_numpy(y), model, threshold=threshold, sampling_rate=sr,
-                                       min_speech_duration_ms=int(min_speech*1000))
+        model, kw = silero_model(), dict(threshold=threshold, sampling_rate=sr, min_speech_duration_ms=int(min_speech*1000))
+        if hasattr(model, 'audio_forward'):   # the sequence build: a block of frames per call, no state between calls
+            from silero_vad.sequence_vad import get_speech_timestamps_sequence
+            ts = get_speech_timestamps_sequence(y, model, **kw)
+        else:
+            with _VAD_LOCK, torch.no_grad(): ts = get_speech_timestamps(torch.from_numpy(y), model, **kw)
         return [(int(t['start']), min(int(t['end']), len(y))) for t in ts]
     if vad == 'energy':
         import librosa
@@ -272,6 +280,10 @@ DEFAULT_THRESHOLD = 0.6   # "uncertain" below this top probability when a model 
 AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3')   # what folders are searched for
 CLIP_LEVEL, CLIP_SHARE = 0.99, 0.001   # |sample| >= CLIP_LEVEL on >= CLIP_SHARE of the samples: "clipped"
 
+def default_threads()->int:
+    "Threads for the network: all cores but one, which decodes and finds the speech meanwhile (at most 4)."
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
 class Predictor:
     "A loaded model with its calibration and the speech rules: one answer per clip."
     def __init__(self, model:str|Path|None=None, # NAME.safetensors (+ NAME.json); default: the model shipped in the package
@@ -282,10 +294,13 @@ class Predictor:
                  min_speech:float=0.1, # shortest speech stretch the detector keeps (seconds)
                  window_speech:float=0.25, # least speech a window of a long clip must hold (seconds)
                  max_seconds:float=60., # read at most this much of a file
+                 engine:str='auto', # the network's engine: 'onnx' (onnxruntime), 'torch', or 'auto' (onnx if installed)
+                 threads:int|None=None, # the network's threads (default: `default_threads()`)
                 ):
-        from voicegender.model import load_model
+        from voicegender.model import load_model, use_engine
         self.model_path = model_path(model)
-        self.model = load_model(self.model_path)
+        self.threads = threads or default_threads()
+        self.model = use_engine(load_model(self.model_path), engine, self.threads)
         self.recipe = self.model.recipe
         self.seconds, self.trim = float(self.recipe.get('seconds', 1.0)), bool(self.recipe.get('trim', False))  # trim: trained on speech-trimmed clips
         self.calibration, why = (self.model.settings.get('calibration'), 'none in the model file') if use_calibration else (None, 'not asked for')
@@ -301,7 +316,7 @@ class Predictor:
         self._lock = threading.Lock()
 
     def __repr__(self): return (f"Predictor({self.model_path}, T={self.temperature:.3g}, threshold={self.threshold:.3g}, "
-                                f"vad={self.vad}, window={self.seconds:g}s, hop={self.hop:g}s)")
+                                f"vad={self.vad}, window={self.seconds:g}s, hop={self.hop:g}s, engine={self.model.engine}, threads={self.threads})")
 
 # %% ../nbs/04_deploy_model.ipynb #a6d8143b
 def speech_span(segments:list[tuple[int,int]], # from `speech_segments`
@@ -349,11 +364,10 @@ def steady_level(y:np.ndarray, # mono samples, DC removed
     return (y*min(peak/top, max_gain)).astype(np.float32) if top > 0 else y
 
 @patch
-def predict_audio(self:Predictor, y:np.ndarray, # mono samples
-                  sr:int=SR,
-                  windows:bool=False, # add each window's result
-                 )->dict: # label, probabilities, windows, speech_seconds, duration, warnings
-    "The answer for one clip."
+def clip_windows(self:Predictor, y:np.ndarray, # mono samples
+                 sr:int=SR,
+                )->tuple[dict,np.ndarray,list]: # (the result so far, the signal, the windows to score)
+    "Everything before the network: resample, cap, check clipping, steady the level, find the speech and its windows."
     if sr != SR:
         import librosa
         y = librosa.resample(np.asarray(y, np.float32), orig_sr=sr, target_sr=SR, res_type='soxr_hq')
@@ -368,32 +382,68 @@ def predict_audio(self:Predictor, y:np.ndarray, # mono samples
         res['warnings'].append(f"clipped: {clipped:.1%} of samples at full scale, the answer may be less reliable")
     y = y - y.mean()
     if self.recipe.get('level'): y = steady_level(y)   # a model that ignores the gain gets a detector that does too
-    with self._lock:
-        segs, wins = self.speech(y)
-        res['speech_seconds'] = round(sum(e - s for s,e in segs)/SR, 3)
-        if not wins: return res
-        pw = self.window_probs(*self.images(y, wins), len(wins))
+    segs, wins = self.speech(y)
+    res['speech_seconds'] = round(sum(e - s for s,e in segs)/SR, 3)
+    return res, y, wins
+
+@patch
+def clip_answer(self:Predictor, res:dict, # from `clip_windows`
+                wins:list, # its windows
+                pw:np.ndarray, # (len(wins), 2) calibrated probabilities of the windows
+                windows:bool=False, # add each window's result
+               )->dict:
+    "The clip's answer from its windows' probabilities (their mean)."
+    if not len(wins): return res
     p = pw.mean(0)
     res.update(label=self.answer(p), probabilities=_probs(p), n_windows=len(wins))
     if windows: res['windows'] = [dict(start=round(s/SR, 3), end=round(e/SR, 3), label=self.answer(q),
                                        probabilities=_probs(q)) for (s,e),q in zip(wins, pw)]
     return res
 
+@patch
+def predict_audio(self:Predictor, y:np.ndarray, # mono samples
+                  sr:int=SR,
+                  windows:bool=False, # add each window's result
+                 )->dict: # label, probabilities, windows, speech_seconds, duration, warnings
+    "The answer for one clip."
+    with self._lock:
+        res, y, wins = self.clip_windows(y, sr)
+        pw = self.window_probs(*self.images(y, wins), len(wins)) if wins else np.zeros((0, 2))
+    return self.clip_answer(res, wins, pw, windows)
+
 # %% ../nbs/04_deploy_model.ipynb #96028d49
 @patch
-def predict_file(self:Predictor, path:str|Path, windows:bool=False)->dict: # path and the result, or path and error
-    "The answer for one file; never raises: a file that cannot be used gets {'path', 'error'}."
+def read_file(self:Predictor, path:str|Path, # an audio file
+             )->tuple[dict,tuple|None]: # (the result so far, or path and error; (windows, (images, owner)) to score)
+    "Decode a file and do all that comes before the network; never raises."
     path = Path(path)
     try:
-        y = load_audio(path, SR, self.max_seconds)
-        res = self.predict_audio(y, SR, windows)
+        res, y, wins = self.clip_windows(load_audio(path, SR, self.max_seconds), SR)
         try: full = sf.info(str(path)).duration
         except Exception: full = 0.
         if full > self.max_seconds + 0.01:
             res['warnings'].insert(0, f"{full:.0f} s long: only the first {self.max_seconds:g} s were used")
-        return dict(path=str(path), **res)
-    except AudioError as e: return dict(path=str(path), error=e.problem)
-    except Exception as e: return dict(path=str(path), error=f"{type(e).__name__}: {e}")
+        return dict(path=str(path), **res), (wins, self.images(y, wins) if wins else ([], np.zeros(0, int)))
+    except AudioError as e: return dict(path=str(path), error=e.problem), None
+    except Exception as e: return dict(path=str(path), error=f"{type(e).__name__}: {e}"), None
+
+@patch
+def score_files(self:Predictor, read:list, # `read_file` results of several files
+                windows:bool=False)->list[dict]: # their answers, in order
+    "One network call for the windows of several files, then each file's answer."
+    todo = [(res, work) for res,work in read if work and work[0]]
+    if todo:
+        ims = [im for _,(_,(fi,_)) in todo for im in fi]
+        n = np.cumsum([0] + [len(w) for _,(w,_) in todo])
+        owner = np.concatenate([o + k for k,(_,(_,(_,o))) in zip(n, todo)])
+        with self._lock: pw = self.window_probs(ims, owner, int(n[-1]))
+        for i,(res,(wins,_)) in enumerate(todo): self.clip_answer(res, wins, pw[n[i]:n[i+1]], windows)
+    return [res for res,_ in read]
+
+@patch
+def predict_file(self:Predictor, path:str|Path, windows:bool=False)->dict: # path and the result, or path and error
+    "The answer for one file; never raises: a file that cannot be used gets {'path', 'error'}."
+    return self.score_files([self.read_file(path)], windows)[0]
 
 # %% ../nbs/04_deploy_model.ipynb #aa0bf299
 def find_audio(paths:list)->list[Path]:
@@ -408,11 +458,26 @@ def find_audio(paths:list)->list[Path]:
     return out
 
 @patch
-def predict_files(self:Predictor, paths:list, windows:bool=False):
-    "Yield one result per file of `find_audio(paths)`."
-    for p in find_audio(paths):
-        if p.is_dir(): yield dict(path=str(p), error=f"no audio files ({', '.join(AUDIO_EXTS)}) in this folder")
-        else: yield self.predict_file(p, windows)
+def predict_files(self:Predictor, paths:list, # files and folders
+                  windows:bool=False, # add each window's result
+                  batch:int=64, # windows scored together (from as many files as it takes)
+                  read_ahead:int=16, # files decoded ahead, in a thread, while the network runs
+                 ):
+    "Yield one result per file of `find_audio(paths)`, in order, as each batch is scored; memory stays bounded."
+    from concurrent.futures import ThreadPoolExecutor
+    from collections import deque
+    files = iter(find_audio(paths))
+    def read(p): return ((dict(path=str(p), error=f"no audio files ({', '.join(AUDIO_EXTS)}) in this folder"), None)
+                         if p.is_dir() else self.read_file(p))
+    with ThreadPoolExecutor(1, thread_name_prefix='voicegender-read') as pool:
+        reading = deque(pool.submit(read, p) for p in itertools.islice(files, read_ahead))
+        ready, n = [], 0
+        while reading:
+            ready.append(reading.popleft().result())
+            if (p := next(files, None)) is not None: reading.append(pool.submit(read, p))
+            n += len(ready[-1][1][0]) if ready[-1][1] else 0
+            if n >= batch or not reading:
+                yield from self.score_files(ready, windows); ready, n = [], 0
 
 # %% ../nbs/04_deploy_model.ipynb #381f1452
 def format_row(r:dict, width:int=40)->str:
@@ -447,9 +512,14 @@ def cli_predict(argv:list[str])->int:
     p.add_argument('--vad', choices=['silero', 'energy'], default='silero', help="speech detector (default: silero)")
     p.add_argument('--max-seconds', type=float, default=60., help="use at most this much of each file (default: 60)")
     p.add_argument('--hop', type=float, default=0.5, help="seconds between windows on long clips (default: 0.5)")
+    p.add_argument('--threads', type=int, help=f"the network's threads; one more decodes ahead (default: {default_threads()})")
+    p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
+                   help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
+    p.add_argument('--batch', type=int, default=64, help="windows scored together, across files (default: 64)")
     a = p.parse_args(argv)
+    if a.threads is not None and a.threads < 1: p.error("--threads must be at least 1")
     try: pred = Predictor(a.model, a.vad, a.threshold, use_calibration=not a.no_calibration, hop=a.hop,
-                          max_seconds=a.max_seconds)
+                          max_seconds=a.max_seconds, engine=a.engine, threads=a.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
     print(f"model: {pred}", file=sys.stderr)
     for n in pred.notes: print(f"note: {n}", file=sys.stderr)
@@ -457,9 +527,12 @@ def cli_predict(argv:list[str])->int:
     width = min(60, max([len(str(f)) for f in files] + [4]))
     if not a.json: print(table_header(width), flush=True)
     failed = 0
-    for r in pred.predict_files(files, a.windows):
-        failed += 'error' in r
-        print(json.dumps(r) if a.json else format_row(r, width), flush=True)
+    from tqdm.auto import tqdm
+    with tqdm(total=len(files), unit='file', file=sys.stderr, disable=len(files) < 2 or not sys.stderr.isatty()) as bar:
+        for r in pred.predict_files(files, a.windows, batch=a.batch):
+            failed += 'error' in r
+            bar.update(); bar.clear()
+            print(json.dumps(r) if a.json else format_row(r, width), flush=True)
     return 1 if failed else 0
 
 # %% ../nbs/04_deploy_model.ipynb #54cee5ff

@@ -4,15 +4,16 @@
 
 # %% ../nbs/03a_model.ipynb #e33b5a25
 from __future__ import annotations
-import json, hashlib, importlib.resources
+import os, io, sys, json, hashlib, importlib.resources, warnings
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torchvision
 from PIL import Image
 from .core import *
 
 # %% auto #0
-__all__ = ['ARCHS', 'IMAGENET_STATS', 'FORMAT', 'SHIPPED_MODEL', 'ConcatPool', 'gender_net', 'GenderModel', 'settings_path',
-           'save_model', 'load_model', 'shipped_model']
+__all__ = ['ARCHS', 'IMAGENET_STATS', 'FORMAT', 'SHIPPED_MODEL', 'ONNX_OPSET', 'ONNX_CACHE_SIZE', 'ConcatPool', 'gender_net',
+           'GenderModel', 'settings_path', 'save_model', 'load_model', 'shipped_model', 'onnx_graph', 'OnnxNet',
+           'onnx_cache', 'onnx_available', 'use_engine', 'export_onnx', 'cli_export_onnx']
 
 # %% ../nbs/03a_model.ipynb #eaeb85b2
 class ConcatPool(nn.Module):
@@ -47,6 +48,7 @@ class GenderModel:
         self.order = [list(settings['vocab']).index(g) for g in GENDERS]   # network outputs -> GENDERS order
         mean, std = settings.get('normalize', IMAGENET_STATS)
         self.mean, self.std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+        self.engine, self.onnx = 'torch', None   # `use_engine` switches to onnxruntime
 
     def __repr__(self): return f"GenderModel({self.settings['arch']}, input {self.size[0]}x{self.size[1]}, recipe {self.recipe})"
 
@@ -60,8 +62,12 @@ class GenderModel:
     def logits(self, images:list, bs:int=64)->np.ndarray: # (n, 2) in `GENDERS` order
         "Raw outputs of the network for `images`, in batches of `bs`."
         if len(images) == 0: return np.zeros((0, len(GENDERS)), np.float32)
-        out = [self.net(self.batch(images[i:i+bs])).float() for i in range(0, len(images), bs)]
-        return torch.cat(out)[:, self.order].numpy()
+        out = [self.run(self.batch(images[i:i+bs])) for i in range(0, len(images), bs)]
+        return np.concatenate(out)[:, self.order]
+
+    def run(self, x:torch.Tensor)->np.ndarray: # (n, outputs) in the network's vocab order
+        "The network on a normalised batch, by the engine in use."
+        return self.onnx(x.numpy()) if self.onnx is not None else self.net(x).float().numpy()
 
     def probs(self, images:list, temperature:float=1.0)->np.ndarray: # (n, 2) in `GENDERS` order
         "Softmax of logits / `temperature`."
@@ -119,3 +125,91 @@ def shipped_model()->Path:
         raise FileNotFoundError(f"the shipped model is missing from this installation ({SHIPPED_MODEL}): reinstall "
                                 "voicegender, or pass --model NAME.safetensors of a model you trained")
     return SHIPPED_MODEL
+
+# %% ../nbs/03a_model.ipynb #4c638aa9
+ONNX_OPSET = 17
+
+def onnx_graph(net:nn.Module, # a network from `gender_net`
+               size:tuple, # (h, w) of its input images
+              )->bytes: # the serialised ONNX model, batch size free
+    "The network as an ONNX graph: its operators and weights, no code."
+    buf = io.BytesIO()
+    with warnings.catch_warnings():   # the TorchScript exporter announces its deprecation
+        warnings.simplefilter('ignore')
+        torch.onnx.export(net.eval(), torch.zeros(1, 3, *size), buf, input_names=['images'], output_names=['logits'],
+                          dynamic_axes={'images': {0: 'n'}, 'logits': {0: 'n'}}, opset_version=ONNX_OPSET, dynamo=False)
+    return buf.getvalue()
+
+class OnnxNet:
+    "An onnxruntime session that runs like the torch network: normalised float32 images in, logits out."
+    def __init__(self, graph:bytes|str|Path, # from `onnx_graph`, or a .onnx file
+                 threads:int=1, # intra-op threads
+                ):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
+        self.threads = threads
+        self.session = ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), so,
+                                            providers=['CPUExecutionProvider'])
+    def __call__(self, x:np.ndarray)->np.ndarray: # (n, outputs)
+        return self.session.run(['logits'], {'images': np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+# %% ../nbs/03a_model.ipynb #f1fc53cb
+ONNX_CACHE_SIZE = 4   # graphs kept (the newest)
+
+def onnx_cache()->Path: return Path(os.environ.get('VOICEGENDER_CACHE', Path.home()/'.cache'/'voicegender'))
+
+def onnx_available()->bool:
+    try: import onnxruntime, onnx; return True
+    except ImportError: return False
+
+def _cached_graph(model:GenderModel)->bytes:
+    sha = model.settings.get('weights_sha256')
+    if not sha: return onnx_graph(model.net, model.size)
+    f = onnx_cache()/f"{sha[:32]}-opset{ONNX_OPSET}-torch{torch.__version__.split('+')[0]}.onnx"
+    if f.is_file(): return f.read_bytes()
+    graph = onnx_graph(model.net, model.size)
+    try:
+        atomic_write(f, graph)
+        for old in sorted(f.parent.glob('*.onnx'), key=lambda p: p.stat().st_mtime)[:-ONNX_CACHE_SIZE]: old.unlink()
+    except OSError: pass   # read-only home: export again next time
+    return graph
+
+def use_engine(model:GenderModel,
+               engine:str='auto', # 'onnx' (onnxruntime), 'torch', or 'auto': onnx when onnxruntime is installed
+               threads:int=1, # threads the network may use
+              )->GenderModel:
+    "Run `model`'s network with `engine` on `threads` threads."
+    if engine not in ('auto', 'onnx', 'torch'): raise ValueError(f"unknown engine {engine!r}: use 'auto', 'onnx' or 'torch'")
+    if engine == 'onnx' and not onnx_available():
+        raise RuntimeError("engine 'onnx' needs onnxruntime and onnx: pip install onnxruntime onnx (or use engine 'torch')")
+    torch.set_num_threads(threads)
+    if engine == 'torch' or not onnx_available(): model.engine, model.onnx = 'torch', None
+    else: model.engine, model.onnx = 'onnx', OnnxNet(_cached_graph(model), threads)
+    return model
+
+# %% ../nbs/03a_model.ipynb #207be562
+def export_onnx(model:str|Path, # NAME.safetensors (+ NAME.json)
+                out:str|Path|None=None, # default: NAME.onnx beside it
+               )->Path:
+    "Write the model's network as an ONNX file (input `images`: (n, 3, h, w) normalised; output `logits`) + its JSON."
+    import shutil
+    src = Path(model); m = load_model(src)
+    out = Path(out) if out else src.with_suffix('.onnx')
+    if out.suffix != '.onnx': raise ValueError(f"{out}: an ONNX file ends in .onnx")
+    atomic_write(out, onnx_graph(m.net, m.size))
+    if settings_path(out) != settings_path(src): shutil.copyfile(settings_path(src), settings_path(out))
+    return out
+
+def cli_export_onnx(argv:list[str])->int:
+    import argparse
+    p = argparse.ArgumentParser(prog='voicegender export-onnx', description="Write a model's network as ONNX, for "
+        "onnxruntime or other runtimes. Its input: (n, 3, h, w) float32 MFCC images normalised by the JSON's 'normalize'")
+    p.add_argument('model', nargs='?', help="NAME.safetensors (default: the model shipped in the package)")
+    p.add_argument('--out', help="where the .onnx goes (default: NAME.onnx beside the model, or ./voicegender.onnx)")
+    a = p.parse_args(argv)
+    src = Path(a.model) if a.model else shipped_model()
+    try: out = export_onnx(src, a.out or (None if a.model else 'voicegender.onnx'))
+    except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
+    print(f"wrote {out} and {settings_path(out).name}")
+    return 0
