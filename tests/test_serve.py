@@ -241,6 +241,17 @@ def test_segment_in_the_schema(client):
     assert {'segments', 'totals', 'duration'} <= set(spec['components']['schemas']['Segmentation']['properties'])
 
 
+def test_segment_is_guarded_like_predict(pred):
+    from voicegender.serve import LOOPBACK_NAMES
+    c = TestClient(make_app(pred, hosts=LOOPBACK_NAMES, token='s3cret'), base_url='http://127.0.0.1:8000')
+    ok, data = {'Authorization': 'Bearer s3cret'}, encode(sentence())
+    r = c.post('/segment', files={'file': ('a.wav', data)}, headers={**ok, 'Origin': 'https://evil.example'})
+    assert r.status_code == 403 and 'https://evil.example' in r.json()['detail']
+    r = c.post('/segment', files={'file': ('a.wav', data)})
+    assert r.status_code == 401 and 'token' in r.json()['detail']
+    r = c.post('/segment', files={'file': ('a.wav', data)}, headers={**ok, 'Origin': 'http://127.0.0.1:8000'})
+    assert r.status_code == 200 and r.json()['filename'] == 'a.wav', r.text
+
 def test_segment_busy_and_too_slow_get_503(pred):
     app = make_app(pred, segment_timeout=0.05)
     with TestClient(app) as client:
