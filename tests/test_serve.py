@@ -157,6 +157,115 @@ def test_concurrent_requests_get_their_own_answers(client, pred):
     assert [g['probabilities'] for g in got] == expected
 
 
+# --- POST /segment: who speaks when ---
+
+def two_speakers(seed=0):
+    "0.5 s silence, 3 s of a low voice, 1 s pause, 3 s of a high voice, 0.5 s silence: 8 s."
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.zeros(SR//2), synthetic_speech(3.0, 110, seed=1), np.zeros(SR), synthetic_speech(3.0, 220, seed=2),
+                        np.zeros(SR//2)])
+    return (y + rng.normal(0, 0.003, len(y))).astype(np.float32)
+
+
+def post_segment(client, data, name='talk.wav', mime='audio/wav'):
+    return client.post('/segment', files={'file': (name, data, mime)})
+
+
+def test_segment_turns_cover_the_file_and_totals_add_up(client, pred):
+    r = post_segment(client, encode(two_speakers()))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    segs, t = out['segments'], out['totals']
+    assert out['filename'] == 'talk.wav' and out['duration'] == 8.0 and out['n_windows'] > 0 and out['warnings'] == []
+    assert segs[0]['start'] == 0 and segs[-1]['stop'] == out['duration']
+    assert all(a['stop'] == b['start'] for a, b in zip(segs, segs[1:])) and all(s['stop'] > s['start'] for s in segs)
+    labels = [s['label'] for s in segs]
+    assert labels[0] == labels[-1] == 'no speech' and 'no speech' in labels[1:-1], segs      # the silences and the pause
+    speaking = sum(s['stop'] - s['start'] for s in segs if s['label'] != 'no speech')
+    assert 5.0 < speaking < 7.0, segs                                                         # 6 s of voice
+    for lab, key in [('female', 'female_s'), ('male', 'male_s'), ('no speech', 'no_speech_s')]:
+        assert t[key] == pytest.approx(sum(s['stop'] - s['start'] for s in segs if s['label'] == lab), abs=0.011)
+    assert t['female_share'] == pytest.approx(t['female_s']/(t['female_s'] + t['male_s']), abs=1e-3)
+    assert 0 <= t['uncertain_share'] <= 1 and out['threshold'] == pytest.approx(pred.threshold, abs=1e-4)
+    for s in segs:
+        assert (s['p_female'] is None) == (s['label'] == 'no speech') and not (s['label'] == 'no speech' and s['uncertain'])
+        if s['p_female'] is not None: assert s['uncertain'] == (max(s['p_female'], 1 - s['p_female']) < pred.threshold)
+    assert all(out['timings_ms'][k] > 0 for k in ('decode', 'segment', 'total'))
+    from voicegender.segment import segment_audio                       # what `voicegender segment` says of the same audio
+    direct = segment_audio(sf.read(io.BytesIO(encode(two_speakers())), dtype='float32')[0], pred)
+    assert [(s['label'], s['start'], s['stop'], s['p_female']) for s in segs] == [tuple(s) for s in direct['segments']]
+    assert t == direct['totals']
+
+
+def test_segment_silence_has_no_turns_and_no_share(client):
+    out = post_segment(client, encode(np.zeros(3*SR, np.float32)), 'quiet.wav').json()
+    assert [(s['label'], s['start'], s['stop']) for s in out['segments']] == [('no speech', 0, 3.0)]
+    assert out['totals'] == dict(female_s=0, male_s=0, no_speech_s=3.0, female_share=None, uncertain_share=None)
+
+
+@pytest.mark.parametrize('name,data,code,says', [
+    ('empty.wav', b'', 422, 'empty.wav: the uploaded file is empty (0 bytes)'),
+    ('notes.txt', b'these are my notes, not audio', 415, 'notes.txt: not readable as audio'),
+    ('cut.wav', encode(sentence())[:30], 415, 'cut.wav: not readable as audio'),
+    ('nan.wav', nan_wav(), 422, 'nan.wav: contains NaN'),
+])
+def test_segment_bad_uploads_get_4xx_with_a_message(client, name, data, code, says):
+    r = post_segment(client, data, name)
+    assert r.status_code == code and r.json()['detail'].startswith(says), (r.status_code, r.text)
+
+
+def test_segment_field_size_and_length_limits(client, pred):
+    r = client.post('/segment', files={'audio': ('talk.wav', encode(sentence()), 'audio/wav')})
+    assert r.status_code == 422 and "multipart form field 'file'" in r.json()['detail'] and '/segment' in r.json()['detail']
+    r = post_segment(client, b'RIFF' + b'\0'*MAX_UPLOAD_BYTES, 'big.wav')
+    assert r.status_code == 413 and r.json()['detail'].startswith('upload too large')
+    with TestClient(make_app(pred, max_segment_seconds=5)) as small:
+        assert small.get('/health').json()['max_segment_seconds'] == 5
+        r = post_segment(small, encode(two_speakers()), 'long.wav')
+        assert r.status_code == 413 and r.json()['detail'] == ("long.wav: 8 s of audio is too long: /segment takes at most "
+                                                              "5 s (cut the file, or run `voicegender segment` on it)")
+        assert post_segment(small, encode(sentence(3.0)), 'short.wav').status_code == 200       # 4 s: under the limit
+        r = post(small, encode(two_speakers()), 'long.wav')                                      # /predict is not limited by it
+        assert r.status_code == 200 and r.json()['duration'] == 8.0
+    assert client.get('/health').json()['max_segment_seconds'] == 600
+
+
+def test_segment_in_the_schema(client):
+    spec = client.get('/openapi.json').json()
+    op = spec['paths']['/segment']['post']
+    assert 'multipart/form-data' in op['requestBody']['content']
+    assert {'200', '413', '415', '422', '503'} <= set(op['responses'])
+    seg = spec['components']['schemas']['Segment']['properties']
+    assert set(seg) == {'label', 'start', 'stop', 'p_female', 'uncertain'}
+    assert set(seg['label']['enum']) == {'female', 'male', 'no speech'}
+    assert {'segments', 'totals', 'duration'} <= set(spec['components']['schemas']['Segmentation']['properties'])
+
+
+def test_segment_is_guarded_like_predict(pred):
+    from voicegender.serve import LOOPBACK_NAMES
+    c = TestClient(make_app(pred, hosts=LOOPBACK_NAMES, token='s3cret'), base_url='http://127.0.0.1:8000')
+    ok, data = {'Authorization': 'Bearer s3cret'}, encode(sentence())
+    r = c.post('/segment', files={'file': ('a.wav', data)}, headers={**ok, 'Origin': 'https://evil.example'})
+    assert r.status_code == 403 and 'https://evil.example' in r.json()['detail']
+    r = c.post('/segment', files={'file': ('a.wav', data)})
+    assert r.status_code == 401 and 'token' in r.json()['detail']
+    r = c.post('/segment', files={'file': ('a.wav', data)}, headers={**ok, 'Origin': 'http://127.0.0.1:8000'})
+    assert r.status_code == 200 and r.json()['filename'] == 'a.wav', r.text
+
+def test_segment_busy_and_too_slow_get_503(pred):
+    app = make_app(pred, segment_timeout=0.05)
+    with TestClient(app) as client:
+        app.state.segmenting = 2                                    # as if two files were being segmented
+        r = post_segment(client, encode(two_speakers()), 'a.wav')
+        assert r.status_code == 503 and 'a.wav: the server is busy' in r.json()['detail'] and r.headers['retry-after']
+        app.state.segmenting = 0
+        r = post_segment(client, encode(two_speakers()), 'b.wav')
+        assert r.status_code == 503 and 'b.wav: not segmented within 0.05 s' in r.json()['detail'], r.text
+        deadline = time.time() + 30                                  # the work stops at its next block, the slots free up
+        while (app.state.queued or app.state.segmenting) and time.time() < deadline: time.sleep(0.05)
+        assert (app.state.queued, app.state.segmenting) == (0, 0)
+
+
 # --- the OpenAPI schema, property-based: no input makes the server fail ---
 
 def test_openapi_schema_holds_and_no_server_errors(pred):
@@ -169,15 +278,16 @@ def test_openapi_schema_holds_and_no_server_errors(pred):
     seen = []
 
     @given(case=cases)
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=90, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case):
         # no 5xx; status codes, content types and bodies as documented. Not `positive_data_acceptance`: the schema says
         # "binary", and random bytes are rightly refused as not audio (415) or empty (422).
         r = case.call_and_validate(excluded_checks=[positive_data_acceptance])
         seen.append((case.method, case.path, r.status_code))
     check()
-    assert {(m, p) for m, p, _ in seen} == {('GET', '/health'), ('POST', '/predict')}
-    assert {c for m, p, c in seen if p == '/predict'} & {415, 422}, seen    # the error paths were exercised
+    assert {(m, p) for m, p, _ in seen} == {('GET', '/health'), ('POST', '/predict'), ('POST', '/segment')}
+    for path in ('/predict', '/segment'):
+        assert {c for m, p, c in seen if p == path} & {415, 422}, seen    # the error paths were exercised
 
 
 # --- live ---

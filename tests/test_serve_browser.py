@@ -149,3 +149,48 @@ def test_live_answers_follow_the_fake_microphone_and_reconnect(server, browser, 
     wait(browser, lambda d: int(d.find_element(By.ID, 'live-result').get_attribute('data-count')) >= before + 4, 60)
     browser.find_element(By.ID, 'live').click()
     assert text(browser, 'live-status') == 'off'
+
+
+def two_speakers_wav(path):
+    "A low voice, a pause, a high voice: 8 s."
+    y = np.concatenate([np.zeros(SR//2), synthetic_speech(3.0, 110, seed=1), np.zeros(SR), synthetic_speech(3.0, 220, seed=2),
+                        np.zeros(SR//2)])
+    sf.write(path, (y + np.random.default_rng(0).normal(0, 0.003, len(y))).astype(np.float32), SR, subtype='PCM_16')
+    return path
+
+
+def test_timeline_of_an_upload(server, browser, tmp_path):
+    clip = two_speakers_wav(tmp_path/'talk.wav')
+    browser.get(server)
+    assert not browser.find_element(By.ID, 'segment').is_enabled()              # nothing to segment yet
+    browser.find_element(By.ID, 'file').send_keys(str(clip))
+    wait(browser, lambda d: text(d, 'details').startswith('talk.wav:'))          # the /predict answer is in
+    browser.find_element(By.ID, 'segment').click()
+    wait(browser, lambda d: d.find_element(By.ID, 'timeline').get_attribute('data-state') in ('done', 'error'))
+    assert browser.find_element(By.ID, 'timeline').get_attribute('data-state') == 'done', text(browser, 'seg-status')
+    api = httpx.post(server + 'segment', files={'file': ('talk.wav', clip.read_bytes(), 'audio/wav')}, timeout=60).json()
+    rects = browser.find_elements(By.CSS_SELECTOR, '#timeline svg rect.seg')
+    label = lambda s: 'uncertain' if s['label'] != 'no speech' and s['uncertain'] else s['label']
+    assert [r.get_attribute('data-label') for r in rects] == [label(s) for s in api['segments']]
+    fills = {r.get_attribute('data-label'): r.value_of_css_property('fill') for r in rects}
+    assert len(set(fills.values())) == len(fills) >= 2, fills                     # one colour per label, all coloured
+    assert 'rgb(204, 204, 204)' == fills['no speech'] and all(f.startswith('rgb(') for f in fills.values()), fills
+    widths = [float(r.get_attribute('width')) for r in rects]
+    assert sum(widths) == pytest.approx(1000, abs=1)                              # the turns fill the timeline
+    t = api['totals']
+    share = '\u2013' if t['female_share'] is None else f"{100*t['female_share']:.0f} %"
+    assert text(browser, 'seg-totals') == (f"female {t['female_s']:.1f} s \u00b7 male {t['male_s']:.1f} s \u00b7 "
+                                          f"no speech {t['no_speech_s']:.1f} s \u00b7 female share of speaking time {share}")
+    assert text(browser, 'seg-details').startswith(f"talk.wav: 8 s, {len(api['segments'])} segment(s)")
+    shot = os.environ.get('VOICEGENDER_TIMELINE_SCREENSHOT')
+    if shot: browser.save_screenshot(shot)
+
+
+def test_timeline_of_a_bad_file_shows_the_servers_message(server, browser, tmp_path):
+    bad = tmp_path/'notes.txt'; bad.write_text('not audio')
+    browser.get(server)
+    browser.find_element(By.ID, 'file').send_keys(str(bad))
+    wait(browser, lambda d: label(d, 'result') == 'error')
+    browser.find_element(By.ID, 'segment').click()
+    wait(browser, lambda d: d.find_element(By.ID, 'timeline').get_attribute('data-state') == 'error')
+    assert text(browser, 'seg-status').startswith('HTTP 415: notes.txt: not readable as audio')

@@ -25,10 +25,12 @@ except ImportError as e:
 
 # %% auto #0
 __all__ = ['MAX_UPLOAD_BYTES', 'UPLOAD_TIMEOUT', 'PUBLIC_PATHS', 'LOOPBACK_NAMES', 'LIVE_WINDOW', 'LIVE_HOP', 'LIVE_RATES',
-           'LIVE_MAX_MESSAGE', 'Label', 'ERRORS', 'MAX_QUEUE', 'WORK_TIMEOUT', 'LIVE_IDLE', 'PAGE', 'MAX_CONNECTIONS',
-           'TOKEN_ENV', 'TimedPredictor', 'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities',
-           'Timings', 'Prediction', 'ErrorMessage', 'Health', 'make_app', 'close_reason', 'live_session',
-           'port_problem', 'warm_up', 'cli_serve']
+           'LIVE_MAX_MESSAGE', 'Label', 'MAX_SEGMENT_SECONDS', 'SEGMENT_TIMEOUT', 'SEGMENT_JOBS', 'ERRORS', 'MAX_QUEUE',
+           'WORK_TIMEOUT', 'SEGMENT_ERRORS', 'LIVE_IDLE', 'PAGE', 'MAX_CONNECTIONS', 'TOKEN_ENV', 'TimedPredictor',
+           'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities', 'Timings', 'Prediction',
+           'ErrorMessage', 'Health', 'make_app', 'Segment', 'SegmentTotals', 'SegmentTimings', 'Segmentation',
+           'AudioTooLong', 'segment_upload', 'add_segment', 'close_reason', 'live_session', 'port_problem', 'warm_up',
+           'cli_serve']
 
 # %% ../nbs/09_serve.ipynb #9c514be3
 class TimedPredictor(Predictor):
@@ -224,6 +226,14 @@ class Health(BaseModel):
     max_queue: int = Field(description="uploads decoded, scored or waiting at once; more get 503")
     work_timeout: float = Field(description="seconds to decode and score one upload, else 503")
     token_required: bool
+    max_segment_seconds: float | None = Field(None, description="longest audio POST /segment takes (s)")
+    segment_timeout: float | None = Field(None, description="seconds to decode and segment one upload, else 503")
+
+# %% ../nbs/09_serve.ipynb #536a18b1
+MAX_SEGMENT_SECONDS = 600.   # longest audio POST /segment takes (s)
+SEGMENT_TIMEOUT = 120.       # seconds to decode and segment one upload, else 503
+SEGMENT_JOBS = 2             # segmentations at once (each also takes a `max_queue` slot); more get 503
+# (POST /segment, below)
 
 # %% ../nbs/09_serve.ipynb #da9b8e4c
 ERRORS = {400: dict(model=ErrorMessage, description="the body is not valid multipart/form-data"),
@@ -240,8 +250,8 @@ WORK_TIMEOUT = 30.   # seconds to decode and score one upload
 
 def _validation_message(request:Request, exc:RequestValidationError)->str:
     msg = '; '.join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    if request.url.path.endswith('/predict'):
-        msg += " (send the audio as the multipart form field 'file', e.g. curl -F file=@clip.wav http://127.0.0.1:8000/predict)"
+    if (path := request.url.path).endswith(('/predict', '/segment')):
+        msg += f" (send the audio as the multipart form field 'file', e.g. curl -F file=@clip.wav http://127.0.0.1:8000{path})"
     return msg
 
 def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, or a model path (default: the shipped model)
@@ -252,12 +262,15 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
              allow_origins:tuple=(), # origins of other sites' pages allowed to call ('*': any); see `Guard`
              hosts:tuple|None=None, # Host names served (None: any); `voicegender serve` sets them on loopback
              token:str|None=None, # required (Bearer header, or ?token= on /live) when set
+             max_segment_seconds:float=MAX_SEGMENT_SECONDS, # longest audio POST /segment takes, else 413
+             segment_timeout:float=SEGMENT_TIMEOUT, # seconds to decode and segment one upload, else 503
             )->FastAPI:
-    "The FastAPI application: /predict, /health, /docs, the web page at / and the /live WebSocket."
+    "The FastAPI application: /predict, /segment, /health, /docs, the web page at / and the /live WebSocket."
     pred = predictor if isinstance(predictor, TimedPredictor) else TimedPredictor(predictor)
     app = FastAPI(title="voicegender", version=_version(),
                   description="Tell a speaker's gender from a speech clip. Answers: female, male, uncertain, no speech. "
-                              f"Uploads: at most {max_upload_bytes/2**20:g} MiB. Live: WebSocket /live (see the README).")
+                              f"Uploads: at most {max_upload_bytes/2**20:g} MiB. POST /segment: who speaks when, in recordings of at most "
+                              f"{max_segment_seconds:g} s. Live: WebSocket /live (see the README).")
     app.add_middleware(UploadLimit, max_bytes=max_upload_bytes, timeout=upload_timeout)
     app.add_middleware(Guard, allow_origins=tuple(allow_origins), hosts=hosts, token=token)   # outermost: first
     app.state.predictor, app.state.queued = pred, 0
@@ -275,6 +288,7 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
                       temperature=pred.temperature, threshold=pred.threshold, vad=pred.vad, window_seconds=pred.seconds,
                       max_upload_bytes=max_upload_bytes, max_seconds=pred.max_seconds, upload_timeout=upload_timeout,
                       max_queue=max_queue, work_timeout=work_timeout, token_required=bool(token),
+                      max_segment_seconds=max_segment_seconds, segment_timeout=segment_timeout,
                       live=dict(path='/live', format='float32 little-endian mono PCM, binary messages', default_rate=SR,
                                 rates=list(LIVE_RATES), window_seconds=LIVE_WINDOW, hop_seconds=LIVE_HOP))
 
@@ -310,11 +324,114 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
     @app.websocket('/live')
     async def live(ws:WebSocket): await live_session(ws, pred)
 
-    return app
+    return add_segment(app, pred, max_queue, max_segment_seconds, segment_timeout)
 
 def _version()->str:
     from voicegender import __version__
     return __version__
+
+# %% ../nbs/09_serve.ipynb #233c999e
+class Segment(BaseModel):
+    label: Literal['female', 'male', 'no speech']
+    start: float = Field(ge=0, description="seconds from the start of the file")
+    stop: float = Field(ge=0, description="seconds; the last segment stops at `duration`")
+    p_female: float | None = Field(ge=0, le=1, description="mean calibrated p(female) of the windows scored in it; "
+                                                          "null for no speech")
+    uncertain: bool = Field(description="a female or male turn whose windows average below the threshold")
+
+class SegmentTotals(BaseModel):
+    female_s: float = Field(ge=0); male_s: float = Field(ge=0); no_speech_s: float = Field(ge=0)
+    female_share: float | None = Field(ge=0, le=1, description="female seconds / speaking seconds; null without speech")
+    uncertain_share: float | None = Field(ge=0, le=1, description="share of the scored windows below the threshold; "
+                                                                "null when none was scored")
+
+class SegmentTimings(BaseModel):
+    decode: float = Field(description="reading and resampling the upload (ms)")
+    segment: float = Field(description="speech detection, the model on every window, and the turn decoder (ms)")
+    total: float = Field(description="from the upload's bytes to the answer (ms)")
+
+class Segmentation(BaseModel):
+    filename: str | None = Field(description="the uploaded file's name")
+    duration: float = Field(description="seconds of audio segmented")
+    segments: list[Segment] = Field(description="consecutive turns covering 0 to `duration`")
+    totals: SegmentTotals
+    n_windows: int = Field(description="1 s windows scored")
+    threshold: float = Field(description="'uncertain' below this top probability")
+    warnings: list[str]
+    timings_ms: SegmentTimings
+
+class AudioTooLong(AudioError):
+    "An upload longer than the server segments."
+
+# %% ../nbs/09_serve.ipynb #14270037
+def segment_upload(data:bytes, # the uploaded file's content
+                   filename:str|None, # its name (for the messages)
+                   pred:Predictor, # the loaded model
+                   max_seconds:float=MAX_SEGMENT_SECONDS, # longer audio raises `AudioTooLong` (only max_seconds + 1 s are read)
+                   cancel:threading.Event|None=None, # when set, the work stops after the current block (`TimeoutError`)
+                  )->dict: # the fields of `Segmentation` but the filename
+    "Decode an upload and split it into female, male and no-speech turns with totals, as `voicegender segment` does."
+    from voicegender.segment import analysis_blocks, segment_stream, finish, BLOCK, CONTEXT
+    name, t0 = filename or 'upload', time.perf_counter()
+    y, seconds, notes = decode_upload(data, name, max_seconds + 1)
+    seconds = max(seconds, len(y)/SR)
+    if seconds > max_seconds + 0.01:
+        raise AudioTooLong(name, f"{seconds:.0f} s of audio is too long: /segment takes at most {max_seconds:g} s "
+                                 "(cut the file, or run `voicegender segment` on it)")
+    t1 = time.perf_counter()
+    def check(done:float):
+        if cancel is not None and cancel.is_set(): raise TimeoutError(f"{name}: stopped after {done:.0f} s of audio")
+    blocks = analysis_blocks([y], int(BLOCK*SR), int(CONTEXT*SR))                  # as `segment_audio`, checked per block
+    res = finish(segment_stream(blocks, pred, on_block=check), pred.threshold)
+    unsure = lambda p: p is not None and max(p, 1 - p) < pred.threshold
+    segs = [dict(label=l, start=a, stop=b, p_female=p, uncertain=unsure(p)) for l,a,b,p in res['segments']]
+    t2 = time.perf_counter()
+    return dict(duration=res['duration'], segments=segs, totals=res['totals'], n_windows=res['n_windows'],
+                threshold=round(float(pred.threshold), 4), warnings=notes,
+                timings_ms=dict(decode=round(1000*(t1 - t0), 2), segment=round(1000*(t2 - t1), 2), total=round(1000*(t2 - t0), 2)))
+
+# %% ../nbs/09_serve.ipynb #e384526f
+SEGMENT_ERRORS = {**ERRORS,
+    413: dict(model=ErrorMessage, description="the upload is over the size limit (10 MiB), or its audio is longer than "
+                                              "the segment limit (600 s)"),
+    503: dict(model=ErrorMessage, description="busy: too many uploads or segmentations at once, or segmenting took too "
+                                              "long; retry later")}
+
+def add_segment(app:FastAPI, pred:Predictor,
+                max_queue:int=MAX_QUEUE, # uploads (to /predict and /segment) worked on or waiting at once
+                max_seconds:float=MAX_SEGMENT_SECONDS, # longest audio segmented, else 413
+                timeout:float=SEGMENT_TIMEOUT, # seconds to decode and segment one upload, else 503
+                max_jobs:int=SEGMENT_JOBS, # segmentations at once, else 503
+               )->FastAPI:
+    "Add `POST /segment` to `app`: an upload's female, male and no-speech turns and their totals."
+    app.state.segmenting = 0
+    @app.post('/segment', response_model=Segmentation, responses=SEGMENT_ERRORS,
+              summary="Who speaks when: the female, male and no-speech turns of a recording, with totals")
+    async def segment(file:UploadFile=File(description="WAV, FLAC, OGG or MP3 (others need ffmpeg); any rate, any "
+                                                      f"channels; at most {max_seconds:g} s")):
+        data = await file.read()
+        name = file.filename or 'upload'
+        if not data: raise HTTPException(422, f"{name}: the uploaded file is empty (0 bytes)")
+        if app.state.queued >= max_queue or app.state.segmenting >= max_jobs:
+            raise HTTPException(503, f"{name}: the server is busy ({app.state.segmenting} segmentation(s), "
+                                     f"{app.state.queued} upload(s) in work); try again in a few seconds", {'Retry-After': '5'})
+        cancel = threading.Event()
+        app.state.queued += 1; app.state.segmenting += 1            # freed when the work really ends
+        job = asyncio.ensure_future(run_in_threadpool(segment_upload, data, name, pred, max_seconds, cancel))
+        def done(j):
+            app.state.queued -= 1; app.state.segmenting -= 1
+            if not j.cancelled(): j.exception()                      # retrieved: no "never retrieved" log after a time-out
+        job.add_done_callback(done)
+        try: res = await asyncio.wait_for(asyncio.shield(job), timeout)
+        except asyncio.TimeoutError:
+            cancel.set()
+            raise HTTPException(503, f"{name}: not segmented within {timeout:g} s (the server is overloaded); "
+                                     "try again later, or run `voicegender segment` on it", {'Retry-After': '10'}) from None
+        except AudioTooLong as e: raise HTTPException(413, str(e)) from None
+        except AudioError as e:
+            raise HTTPException(415 if e.problem.startswith('not readable') else 422, str(e)) from None
+        return Segmentation(filename=name, **res)
+    return app
 
 # %% ../nbs/09_serve.ipynb #bc245ff3
 def close_reason(text:str, limit:int=123)->str:
@@ -400,6 +517,17 @@ PAGE = r"""<!doctype html>
  .strip [data-label=female] { background: var(--f); } .strip [data-label=male] { background: var(--m); }
  .strip [data-label=uncertain] { background: #e0b400; } .strip [data-label="no speech"] { background: #ccc; }
  footer { color: #666; font-size: .85rem; text-align: center; }
+ #timeline { margin-top: .8rem; min-height: 4.2rem; } #timeline svg { display: block; width: 100%; height: auto; }
+ #timeline .seg[data-label=female] { fill: var(--f); } #timeline .seg[data-label=male] { fill: var(--m); }
+ #timeline .seg[data-label=uncertain] { fill: #e0b400; } #timeline .seg[data-label="no speech"] { fill: #ccc; }
+ #timeline .lean[data-label=female] { fill: var(--f); } #timeline .lean[data-label=male] { fill: var(--m); }
+ #timeline .tick { stroke: #888; } #timeline text { font: 20px system-ui, sans-serif; fill: #555; }
+ .legend { display: flex; gap: 1rem; flex-wrap: wrap; font-size: .85rem; color: #555; margin-top: .3rem; }
+ .legend span::before { content: ""; display: inline-block; width: .8rem; height: .8rem; border-radius: 2px;
+   margin-right: .3rem; vertical-align: -.1rem; background: #ccc; }
+ .legend [data-label=female]::before { background: var(--f); } .legend [data-label=male]::before { background: var(--m); }
+ .legend [data-label=uncertain]::before { background: #e0b400; }
+ .totals { font-weight: 600; margin-top: .5rem; min-height: 1.5em; }
 </style></head>
 <body><main>
 <h1>voicegender</h1>
@@ -420,6 +548,18 @@ when it is not sure enough, and <em>no speech</em> when it hears none.</p>
 </section>
 
 <section class="card">
+ <h2>Who speaks when</h2>
+ <div class="row"><button id="segment" disabled>Timeline</button>
+  <span class="status" id="seg-status">the turns of the last file or recording above (up to 10 min)</span></div>
+ <div id="timeline" data-state=""></div>
+ <div class="legend"><span data-label="female">female</span><span data-label="male">male</span>
+  <span data-label="uncertain">uncertain (the band under it: the gender it leans to)</span>
+  <span data-label="no speech">no speech</span></div>
+ <div class="totals" id="seg-totals"></div>
+ <div class="details" id="seg-details"></div>
+</section>
+
+<section class="card">
  <h2>Live</h2>
  <div class="row"><button id="live">Start live</button><span class="status" id="live-status">off</span></div>
  <div class="result" id="live-result" data-label="" data-count="0">
@@ -430,7 +570,7 @@ when it is not sure enough, and <em>no speech</em> when it hears none.</p>
   <div class="strip" id="strip" title="the last 40 answers, newest on the right"></div>
  </div>
 </section>
-<footer>API: <a href="docs">/docs</a> &middot; <a href="health">/health</a> &middot; POST /predict &middot; WebSocket /live</footer>
+<footer>API: <a href="docs">/docs</a> &middot; <a href="health">/health</a> &middot; POST /predict &middot; POST /segment &middot; WebSocket /live</footer>
 </main>
 <script>
 "use strict";
@@ -466,6 +606,7 @@ function showError(prefix, text) {
 
 async function classify(blob, name) {
   $('result').dataset.label = 'busy'; $('answer').textContent = '\u2026'; $('details').textContent = name;
+  last = {blob, name}; $('segment').disabled = false;                    // the timeline button segments it
   const form = new FormData(); form.append('file', blob, name);
   let res, r;
   try {
@@ -483,6 +624,67 @@ async function classify(blob, name) {
 }
 
 $('file').addEventListener('change', e => { const f = e.target.files[0]; if (f) classify(f, f.name); });
+
+// Who speaks when: POST /segment the last file or recording, and draw its turns on an SVG timeline.
+let last = null;
+const SVG = 'http://www.w3.org/2000/svg';
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const k in attrs) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+const segLabel = s => s.label !== 'no speech' && s.uncertain ? 'uncertain' : s.label;
+function clock(s, long) {
+  if (!long) return +s.toFixed(1) + ' s';
+  const t = Math.round(s); return Math.floor(t / 60) + ':' + String(t % 60).padStart(2, '0');
+}
+function drawTimeline(r) {
+  const W = 1000, H = 80, bar = 44, d = r.duration || 1, x = t => W * t / d, long = d >= 120;
+  const svg = svgEl('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'who speaks when'});
+  for (const s of r.segments) {
+    const lab = segLabel(s), w = Math.max(0.5, x(s.stop) - x(s.start)).toFixed(2);
+    const rect = svgEl('rect', {x: x(s.start).toFixed(2), y: 2, height: bar, width: w, class: 'seg', 'data-label': lab});
+    const tip = `${lab === s.label ? lab : lab + ' (' + s.label + '?)'}: ${clock(s.start, long)} - ${clock(s.stop, long)}` +
+      (s.p_female === null ? '' : `, p(female) ${s.p_female.toFixed(2)}`);
+    rect.appendChild(svgEl('title', {}, tip)); svg.appendChild(rect);
+    if (lab === 'uncertain')    // a band at its foot in the colour of the gender it leans to
+      svg.appendChild(svgEl('rect', {x: x(s.start).toFixed(2), y: bar - 6, height: 8, width: w, class: 'lean',
+                                     'data-label': s.label})).appendChild(svgEl('title', {}, tip));
+  }
+  const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].find(k => d / k <= 10) || 3600;
+  for (let t = 0; t <= d + 1e-9; t += step) {
+    svg.appendChild(svgEl('line', {x1: x(t), x2: x(t), y1: bar + 2, y2: bar + 10, class: 'tick'}));
+    const anchor = t === 0 ? 'start' : x(t) > W - 30 ? 'end' : 'middle';
+    svg.appendChild(svgEl('text', {x: x(t), y: H - 4, 'text-anchor': anchor}, clock(t, long)));
+  }
+  $('timeline').replaceChildren(svg);
+}
+function segError(text) {
+  $('timeline').dataset.state = 'error'; $('timeline').replaceChildren();
+  $('seg-totals').textContent = ''; $('seg-details').textContent = ''; $('seg-status').textContent = text;
+}
+async function segment(blob, name) {
+  $('timeline').dataset.state = 'busy'; $('seg-status').textContent = name + ': segmenting\u2026';
+  const form = new FormData(); form.append('file', blob, name);
+  let res, r;
+  try {
+    res = await fetch('segment', {method: 'POST', body: form, headers: auth()});
+    if (res.status === 401 && askToken()) res = await fetch('segment', {method: 'POST', body: form, headers: auth()});
+  } catch (e) { segError('the server did not answer (' + e.message + ')'); return; }
+  const text = await res.text();
+  try { r = JSON.parse(text); } catch (e) { r = {detail: text || res.statusText}; }
+  if (!res.ok) { segError(`HTTP ${res.status}: ${r.detail}`); return; }
+  drawTimeline(r);
+  const t = r.totals, pct = p => p === null ? '\u2013' : (100 * p).toFixed(0) + ' %';
+  $('seg-totals').textContent = `female ${t.female_s.toFixed(1)} s \u00b7 male ${t.male_s.toFixed(1)} s \u00b7 ` +
+    `no speech ${t.no_speech_s.toFixed(1)} s \u00b7 female share of speaking time ${pct(t.female_share)}`;
+  $('seg-details').textContent = `${r.filename}: ${r.duration} s, ${r.segments.length} segment(s), ${r.n_windows} window(s), ` +
+    `uncertain windows ${pct(t.uncertain_share)}; ${(r.timings_ms.total / 1000).toFixed(1)} s to segment.` +
+    (r.warnings.length ? ' ' + r.warnings.join('; ') : '');
+  $('seg-status').textContent = name; $('timeline').dataset.state = 'done';
+}
+$('segment').addEventListener('click', () => { if (last) segment(last.blob, last.name); });
 const drop = $('drop');
 drop.addEventListener('dragover', e => { e.preventDefault(); drop.classList.add('over'); });
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
@@ -614,7 +816,8 @@ TOKEN_ENV = 'VOICEGENDER_TOKEN'
 
 def cli_serve(argv:list[str])->int:
     p = argparse.ArgumentParser(prog='voicegender serve',
-        description="Serve the model: POST /predict (an audio file -> the answer), GET /health, GET /docs (OpenAPI), "
+        description="Serve the model: POST /predict (an audio file -> the answer), POST /segment (a recording -> who "
+                    "speaks when: female, male and no-speech turns, with totals), GET /health, GET /docs (OpenAPI), "
                     "a web page at / (a file, a 2 s recording, or live from the microphone) and the /live WebSocket.")
     p.add_argument('--model', help="NAME.safetensors with NAME.json beside it (default: the model shipped in the "
                                    "package); weights only, nothing in it is executed")
@@ -630,6 +833,10 @@ def cli_serve(argv:list[str])->int:
                    help=f"seconds a request body may take to arrive, else 408 (default: {UPLOAD_TIMEOUT:g})")
     g.add_argument('--work-timeout', type=float, default=WORK_TIMEOUT,
                    help=f"seconds to decode and score one upload, else 503 (default: {WORK_TIMEOUT:g})")
+    g.add_argument('--max-segment-seconds', type=float, default=MAX_SEGMENT_SECONDS,
+                   help=f"longest audio POST /segment takes, else 413 (default: {MAX_SEGMENT_SECONDS:g})")
+    g.add_argument('--segment-timeout', type=float, default=SEGMENT_TIMEOUT,
+                   help=f"seconds to decode and segment one upload, else 503 (default: {SEGMENT_TIMEOUT:g})")
     g.add_argument('--max-queue', type=int, default=MAX_QUEUE,
                    help=f"uploads decoded, scored or waiting at once; more get 503 (default: {MAX_QUEUE})")
     g.add_argument('--max-connections', type=int, default=MAX_CONNECTIONS,
@@ -641,7 +848,7 @@ def cli_serve(argv:list[str])->int:
                    help=f"require this bearer token (default: ${TOKEN_ENV}); the page takes it from /?token=...")
     a = p.parse_args(argv)
     if not 0 < a.port < 65536: print(f"error: --port must be 1-65535, not {a.port}", file=sys.stderr); return 2
-    for opt in ('upload_timeout', 'work_timeout', 'max_queue', 'max_connections'):
+    for opt in ('upload_timeout', 'work_timeout', 'max_queue', 'max_connections', 'max_segment_seconds', 'segment_timeout'):
         if not getattr(a, opt) > 0: print(f"error: --{opt.replace('_', '-')} must be positive, not {getattr(a, opt)}", file=sys.stderr); return 2
     if why := port_problem(a.host, a.port): print(f"error: {why}", file=sys.stderr); return 2
     import uvicorn, torch
@@ -661,7 +868,8 @@ def cli_serve(argv:list[str])->int:
     shown = f"[{a.host}]" if ':' in a.host else a.host
     print(f"serving on http://{shown}:{a.port}/  (API docs: /docs; Ctrl-C stops)", file=sys.stderr, flush=True)
     app = make_app(pred, upload_timeout=a.upload_timeout, max_queue=a.max_queue, work_timeout=a.work_timeout,
-                   allow_origins=tuple(a.allow_origin), hosts=hosts, token=a.token)
+                   allow_origins=tuple(a.allow_origin), hosts=hosts, token=a.token,
+                   max_segment_seconds=a.max_segment_seconds, segment_timeout=a.segment_timeout)
     uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, limit_concurrency=a.max_connections,
                 ws_max_size=LIVE_MAX_MESSAGE + 4096)
     return 0
