@@ -193,7 +193,7 @@ def test_a_pickle_is_refused_and_never_loaded(run, tmp_path, monkeypatch):
 
 def test_default_model_is_the_shipped_one_never_the_newest_under_results(run, tmp_path, monkeypatch):
     shipped = tmp_path/'pkg/models/voicegender.safetensors'
-    monkeypatch.setattr(voicegender.model, 'SHIPPED_MODEL', shipped)
+    monkeypatch.setattr(voicegender.core, 'SHIPPED_MODEL', shipped)
     monkeypatch.chdir(tmp_path)
     sf.write(tmp_path/'x.wav', sentence(1.0), SR)
     (tmp_path/'results/new/fold0').mkdir(parents=True)                    # models nobody named are not picked up

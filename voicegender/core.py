@@ -4,13 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #efa73e63
 from __future__ import annotations
-import os, stat, errno, math, struct, warnings
+import os, stat, errno, math, struct, warnings, json, hashlib, importlib.resources
 from pathlib import Path
 import numpy as np, soundfile as sf
 
 # %% auto #0
-__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_write',
-           'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio', 'load_audio']
+__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'AudioError', 'OutputError',
+           'TruncatedAudio', 'atomic_write', 'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio',
+           'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -180,3 +181,34 @@ def load_audio(path, # a WAV/FLAC/OGG/MP3 file
     y,notes = read_audio(path, sr, max_seconds)
     for n in notes: warnings.warn(TruncatedAudio(f"{path}: {n}"), stacklevel=2)
     return y
+
+# %% ../nbs/00_core.ipynb #ad19c4f3
+MODEL_FORMAT = 'voicegender-model/1'
+SHIPPED_MODEL = Path(str(importlib.resources.files('voicegender')))/'models'/'voicegender.safetensors'
+
+def settings_path(weights:str|Path)->Path: return Path(weights).with_suffix('.json')
+
+def weights_sha256(data:bytes)->str: return hashlib.sha256(data).hexdigest()
+
+def read_model_file(path:str|Path, # NAME.safetensors, with NAME.json beside it
+                   )->tuple[dict,bytes]: # (settings, the weights file's bytes), checked against each other
+    "A model's settings and weights, or a clear error; nothing in the files is executed."
+    path = Path(path); js = settings_path(path)
+    if path.suffix == '.pkl': raise ValueError(f"{path}: a pickle (fastai export); loading one runs code stored in it. "
+        "Use the NAME.safetensors model that `voicegender train` writes beside it")
+    for f in (path, js):
+        if not f.is_file(): raise FileNotFoundError(f"{f}: no such model file (a model is NAME.safetensors + NAME.json)")
+    try: settings = json.loads(js.read_text())
+    except ValueError as e: raise ValueError(f"{js}: not valid JSON ({e})") from None
+    if settings.get('format') != MODEL_FORMAT: raise ValueError(f"{js}: not a voicegender model (format {settings.get('format')!r})")
+    data = path.read_bytes()
+    if weights_sha256(data) != settings.get('weights_sha256'):
+        raise ValueError(f"{path}: the weights do not match {js.name} (sha256 differs): an incomplete or mixed-up copy")
+    return settings, data
+
+def shipped_model()->Path:
+    "The model inside the package (weights and settings), or a clear error if this installation lacks it."
+    if not SHIPPED_MODEL.exists() or not settings_path(SHIPPED_MODEL).exists():
+        raise FileNotFoundError(f"the shipped model is missing from this installation ({SHIPPED_MODEL}): reinstall "
+                                "voicegender, or pass --model NAME.safetensors of a model you trained")
+    return SHIPPED_MODEL

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np, soundfile as sf
 from fastcore.basics import patch
 from .core import *
+from .engine import load_engine, onnx_available
 
 # %% auto #0
 __all__ = ['VOWELS', 'CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'synthetic_speech',
@@ -41,24 +42,21 @@ def synthetic_speech(seconds:float=1.0, # duration
 # %% ../nbs/04_deploy_model.ipynb #a7ef1b10
 _VAD_LOCK = threading.Lock()   # Silero's TorchScript model is stateful: one clip at a time
 
-def _onnxruntime()->bool:
-    try: import onnxruntime; return True
-    except ImportError: return False
-
 @functools.lru_cache(maxsize=None)
 def silero_model(sequence:bool|None=None, # the ONNX "sequence" build; None: when onnxruntime is installed
                 ):
     "The Silero VAD network from the `silero-vad` wheel (no download), loaded once."
+    try: from silero_vad import load_silero_vad
+    except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
+                                           "pip install silero-vad (or choose --vad energy)") from None
+    if sequence is None: sequence = onnx_available()
+    if sequence: return load_silero_vad(sequence=True)   # numpy and onnxruntime only
     import torch
     n = torch.get_num_threads()
-    if sequence is None: sequence = _onnxruntime()
     try:
         with warnings.catch_warnings():   # torch.jit deprecation notices
             warnings.simplefilter('ignore')
-            from silero_vad import load_silero_vad
-            return load_silero_vad(sequence=True) if sequence else load_silero_vad()
-    except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
-                                           "pip install 'voicegender[robust]' (or choose --vad energy)") from None
+            return load_silero_vad()
     finally: torch.set_num_threads(n)
 
 # %% ../nbs/04_deploy_model.ipynb #5f72be34
@@ -71,8 +69,6 @@ def speech_segments(y:np.ndarray, # mono samples at `sr`
     "Where the speech is in a clip (after removing its DC offset)."
     y = np.ascontiguousarray(y - y.mean(), dtype=np.float32)
     if vad == 'silero':
-        import torch
-        from silero_vad import get_speech_timestamps
         if sr != SR:
             import librosa
             return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(
@@ -82,6 +78,8 @@ def speech_segments(y:np.ndarray, # mono samples at `sr`
             from silero_vad.sequence_vad import get_speech_timestamps_sequence
             ts = get_speech_timestamps_sequence(y, model, **kw)
         else:
+            import torch
+            from silero_vad import get_speech_timestamps
             with _VAD_LOCK, torch.no_grad(): ts = get_speech_timestamps(torch.from_numpy(y), model, **kw)
         return [(int(t['start']), min(int(t['end']), len(y))) for t in ts]
     if vad == 'energy':
@@ -188,7 +186,6 @@ def _resolve(p, run_dir:Path)->Path:
 def model_path(model:str|Path|None=None, # NAME.safetensors (with NAME.json); None: the model shipped in the package
               )->Path:
     "The model to use: the one named, else the shipped one. Never a file nobody named, never a pickle."
-    from voicegender.model import shipped_model
     return Path(model) if model else shipped_model()
 
 # %% ../nbs/04_deploy_model.ipynb #263fc6ad
@@ -210,9 +207,8 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
     from PIL import Image
     from voicegender.train import image_items, fold_items
     from voicegender.data import load_splits
-    from voicegender.model import load_model
     run_dir = Path(run_dir); model = Path(model or run_dir/'model.safetensors')
-    net = load_model(model)
+    net = load_engine(model)
     cfg_file = run_dir/'config.json'
     cfg = {**net.settings.get('training', {}), **(json.loads(cfg_file.read_text()) if cfg_file.exists() else {})}
     missing = [k for k in ('image_root', 'splits', 'fold') if k not in cfg]
@@ -297,10 +293,9 @@ class Predictor:
                  engine:str='auto', # the network's engine: 'onnx' (onnxruntime), 'torch', or 'auto' (onnx if installed)
                  threads:int|None=None, # the network's threads (default: `default_threads()`)
                 ):
-        from voicegender.model import load_model, use_engine
         self.model_path = model_path(model)
         self.threads = threads or default_threads()
-        self.model = use_engine(load_model(self.model_path), engine, self.threads)
+        self.model = load_engine(self.model_path, engine, self.threads)
         self.recipe = self.model.recipe
         self.seconds, self.trim = float(self.recipe.get('seconds', 1.0)), bool(self.recipe.get('trim', False))  # trim: trained on speech-trimmed clips
         self.calibration, why = (self.model.settings.get('calibration'), 'none in the model file') if use_calibration else (None, 'not asked for')
@@ -313,7 +308,6 @@ class Predictor:
         self.vad, self.hop, self.min_speech, self.window_speech = vad, hop, min_speech, window_speech
         self.max_seconds = max_seconds
         if vad == 'silero': silero_model()   # fail now, once, if silero-vad is missing
-        self._lock = threading.Lock()
 
     def __repr__(self): return (f"Predictor({self.model_path}, T={self.temperature:.3g}, threshold={self.threshold:.3g}, "
                                 f"vad={self.vad}, window={self.seconds:g}s, hop={self.hop:g}s, engine={self.model.engine}, threads={self.threads})")
@@ -406,9 +400,8 @@ def predict_audio(self:Predictor, y:np.ndarray, # mono samples
                   windows:bool=False, # add each window's result
                  )->dict: # label, probabilities, windows, speech_seconds, duration, warnings
     "The answer for one clip."
-    with self._lock:
-        res, y, wins = self.clip_windows(y, sr)
-        pw = self.window_probs(*self.images(y, wins), len(wins)) if wins else np.zeros((0, 2))
+    res, y, wins = self.clip_windows(y, sr)   # thread-safe: many threads may predict at once
+    pw = self.window_probs(*self.images(y, wins), len(wins)) if wins else np.zeros((0, 2))
     return self.clip_answer(res, wins, pw, windows)
 
 # %% ../nbs/04_deploy_model.ipynb #96028d49
@@ -436,7 +429,7 @@ def score_files(self:Predictor, read:list, # `read_file` results of several file
         ims = [im for _,(_,(fi,_)) in todo for im in fi]
         n = np.cumsum([0] + [len(w) for _,(w,_) in todo])
         owner = np.concatenate([o + k for k,(_,(_,(_,o))) in zip(n, todo)])
-        with self._lock: pw = self.window_probs(ims, owner, int(n[-1]))
+        pw = self.window_probs(ims, owner, int(n[-1]))
         for i,(res,(wins,_)) in enumerate(todo): self.clip_answer(res, wins, pw[n[i]:n[i+1]], windows)
     return [res for res,_ in read]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torchvision
 from PIL import Image
 from .core import *
+from .mfcc import model_input, IMAGENET_STATS
 
 # %% auto #0
-__all__ = ['ARCHS', 'IMAGENET_STATS', 'FORMAT', 'SHIPPED_MODEL', 'ONNX_OPSET', 'ONNX_CACHE_SIZE', 'ConcatPool', 'gender_net',
-           'GenderModel', 'settings_path', 'save_model', 'load_model', 'shipped_model', 'onnx_graph', 'OnnxNet',
-           'onnx_cache', 'onnx_available', 'use_engine', 'export_onnx', 'cli_export_onnx']
+__all__ = ['ARCHS', 'ONNX_OPSET', 'ConcatPool', 'gender_net', 'GenderModel', 'save_model', 'load_model', 'onnx_graph',
+           'export_onnx', 'cli_export_onnx']
 
 # %% ../nbs/03a_model.ipynb #eaeb85b2
 class ConcatPool(nn.Module):
@@ -34,9 +34,6 @@ def gender_net(arch:str='resnet34', # a torchvision ResNet
     return nn.Sequential(body, head)
 
 # %% ../nbs/03a_model.ipynb #27891e1d
-IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-FORMAT = 'voicegender-model/1'
-
 class GenderModel:
     "A network and its settings: the one object that turns MFCC images into female/male probabilities."
     def __init__(self, net:nn.Module, # from `gender_net`, weights loaded
@@ -46,38 +43,25 @@ class GenderModel:
         self.size = tuple(settings['size'])
         self.recipe = settings['recipe']
         self.order = [list(settings['vocab']).index(g) for g in GENDERS]   # network outputs -> GENDERS order
-        mean, std = settings.get('normalize', IMAGENET_STATS)
-        self.mean, self.std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
-        self.engine, self.onnx = 'torch', None   # `use_engine` switches to onnxruntime
 
     def __repr__(self): return f"GenderModel({self.settings['arch']}, input {self.size[0]}x{self.size[1]}, recipe {self.recipe})"
 
     def batch(self, images:list)->torch.Tensor: # (n, 3, h, w) normalised
-        "uint8 MFCC images (gray or RGB) -> the network's input, as training made it."
-        h, w = self.size
-        arr = np.stack([np.asarray(Image.fromarray(im).convert('RGB').resize((w, h), Image.BILINEAR)) for im in images])
-        return (torch.from_numpy(arr).permute(0, 3, 1, 2).float()/255 - self.mean)/self.std
+        "uint8 MFCC images (gray or RGB) -> the network's input (`model_input`)."
+        return torch.from_numpy(model_input(images, self.size, self.settings.get('normalize', IMAGENET_STATS)))
 
     @torch.no_grad()
     def logits(self, images:list, bs:int=64)->np.ndarray: # (n, 2) in `GENDERS` order
         "Raw outputs of the network for `images`, in batches of `bs`."
         if len(images) == 0: return np.zeros((0, len(GENDERS)), np.float32)
-        out = [self.run(self.batch(images[i:i+bs])) for i in range(0, len(images), bs)]
+        out = [self.net(self.batch(images[i:i+bs])).float().numpy() for i in range(0, len(images), bs)]
         return np.concatenate(out)[:, self.order]
-
-    def run(self, x:torch.Tensor)->np.ndarray: # (n, outputs) in the network's vocab order
-        "The network on a normalised batch, by the engine in use."
-        return self.onnx(x.numpy()) if self.onnx is not None else self.net(x).float().numpy()
 
     def probs(self, images:list, temperature:float=1.0)->np.ndarray: # (n, 2) in `GENDERS` order
         "Softmax of logits / `temperature`."
         return torch.softmax(torch.from_numpy(self.logits(images))/temperature, 1).numpy()
 
 # %% ../nbs/03a_model.ipynb #a2967906
-def _sha256(b:bytes)->str: return hashlib.sha256(b).hexdigest()
-
-def settings_path(weights:str|Path)->Path: return Path(weights).with_suffix('.json')
-
 def save_model(net:nn.Module, # trained network (e.g. `learn.model`)
                path:str|Path, # NAME.safetensors (NAME.json is written beside it)
                settings:dict, # arch, size, vocab, recipe, and anything worth keeping (calibration, training data)
@@ -92,39 +76,19 @@ def save_model(net:nn.Module, # trained network (e.g. `learn.model`)
     sd = {k: v.detach().cpu() for k,v in net.state_dict().items()}
     data = save({k: (v.half() if half and v.is_floating_point() else v).contiguous() for k,v in sd.items()})
     atomic_write(path, data)
-    atomic_write(settings_path(path), json.dumps({'format': FORMAT, **settings, 'weights_dtype': 'float16' if half else 'float32',
-                                                 'weights_sha256': _sha256(data)}, indent=1))
+    atomic_write(settings_path(path), json.dumps({'format': MODEL_FORMAT, **settings, 'weights_dtype': 'float16' if half else 'float32',
+                                                 'weights_sha256': weights_sha256(data)}, indent=1))
     return path
 
 def load_model(path:str|Path, # NAME.safetensors, with NAME.json beside it
               )->GenderModel:
     "Build the network its settings describe and read the weights into it. Nothing in the files is executed."
     from safetensors.torch import load
-    path = Path(path); js = settings_path(path)
-    if path.suffix == '.pkl': raise ValueError(f"{path}: a pickle (fastai export); loading one runs code stored in it. "
-        "Use the NAME.safetensors model that `voicegender train` writes beside it")
-    for f in (path, js):
-        if not f.is_file(): raise FileNotFoundError(f"{f}: no such model file (a model is NAME.safetensors + NAME.json)")
-    try: settings = json.loads(js.read_text())
-    except ValueError as e: raise ValueError(f"{js}: not valid JSON ({e})") from None
-    if settings.get('format') != FORMAT: raise ValueError(f"{js}: not a voicegender model (format {settings.get('format')!r})")
-    data = path.read_bytes()
-    if _sha256(data) != settings.get('weights_sha256'):
-        raise ValueError(f"{path}: the weights do not match {js.name} (sha256 differs): an incomplete or mixed-up copy")
+    settings, data = read_model_file(path)
     net = gender_net(settings['arch'], len(settings['vocab']))
     try: net.load_state_dict(load(data), strict=True)   # copies into the float32 parameters (float16 files too)
     except Exception as e: raise ValueError(f"{path}: weights do not fit a {settings['arch']} ({type(e).__name__}: {e})") from None
     return GenderModel(net, settings)
-
-# %% ../nbs/03a_model.ipynb #272df08f
-SHIPPED_MODEL = Path(str(importlib.resources.files('voicegender')))/'models'/'voicegender.safetensors'
-
-def shipped_model()->Path:
-    "The model inside the package (weights and settings), or a clear error if this installation lacks it."
-    if not SHIPPED_MODEL.exists() or not settings_path(SHIPPED_MODEL).exists():
-        raise FileNotFoundError(f"the shipped model is missing from this installation ({SHIPPED_MODEL}): reinstall "
-                                "voicegender, or pass --model NAME.safetensors of a model you trained")
-    return SHIPPED_MODEL
 
 # %% ../nbs/03a_model.ipynb #4c638aa9
 ONNX_OPSET = 17
@@ -139,54 +103,6 @@ def onnx_graph(net:nn.Module, # a network from `gender_net`
         torch.onnx.export(net.eval(), torch.zeros(1, 3, *size), buf, input_names=['images'], output_names=['logits'],
                           dynamic_axes={'images': {0: 'n'}, 'logits': {0: 'n'}}, opset_version=ONNX_OPSET, dynamo=False)
     return buf.getvalue()
-
-class OnnxNet:
-    "An onnxruntime session that runs like the torch network: normalised float32 images in, logits out."
-    def __init__(self, graph:bytes|str|Path, # from `onnx_graph`, or a .onnx file
-                 threads:int=1, # intra-op threads
-                ):
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
-        self.threads = threads
-        self.session = ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), so,
-                                            providers=['CPUExecutionProvider'])
-    def __call__(self, x:np.ndarray)->np.ndarray: # (n, outputs)
-        return self.session.run(['logits'], {'images': np.ascontiguousarray(x, dtype=np.float32)})[0]
-
-# %% ../nbs/03a_model.ipynb #f1fc53cb
-ONNX_CACHE_SIZE = 4   # graphs kept (the newest)
-
-def onnx_cache()->Path: return Path(os.environ.get('VOICEGENDER_CACHE', Path.home()/'.cache'/'voicegender'))
-
-def onnx_available()->bool:
-    try: import onnxruntime, onnx; return True
-    except ImportError: return False
-
-def _cached_graph(model:GenderModel)->bytes:
-    sha = model.settings.get('weights_sha256')
-    if not sha: return onnx_graph(model.net, model.size)
-    f = onnx_cache()/f"{sha[:32]}-opset{ONNX_OPSET}-torch{torch.__version__.split('+')[0]}.onnx"
-    if f.is_file(): return f.read_bytes()
-    graph = onnx_graph(model.net, model.size)
-    try:
-        atomic_write(f, graph)
-        for old in sorted(f.parent.glob('*.onnx'), key=lambda p: p.stat().st_mtime)[:-ONNX_CACHE_SIZE]: old.unlink()
-    except OSError: pass   # read-only home: export again next time
-    return graph
-
-def use_engine(model:GenderModel,
-               engine:str='auto', # 'onnx' (onnxruntime), 'torch', or 'auto': onnx when onnxruntime is installed
-               threads:int=1, # threads the network may use
-              )->GenderModel:
-    "Run `model`'s network with `engine` on `threads` threads."
-    if engine not in ('auto', 'onnx', 'torch'): raise ValueError(f"unknown engine {engine!r}: use 'auto', 'onnx' or 'torch'")
-    if engine == 'onnx' and not onnx_available():
-        raise RuntimeError("engine 'onnx' needs onnxruntime and onnx: pip install onnxruntime onnx (or use engine 'torch')")
-    torch.set_num_threads(threads)
-    if engine == 'torch' or not onnx_available(): model.engine, model.onnx = 'torch', None
-    else: model.engine, model.onnx = 'onnx', OnnxNet(_cached_graph(model), threads)
-    return model
 
 # %% ../nbs/03a_model.ipynb #207be562
 def export_onnx(model:str|Path, # NAME.safetensors (+ NAME.json)

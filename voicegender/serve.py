@@ -5,13 +5,14 @@ answer follow the voice."""
 
 # %% ../nbs/09_serve.ipynb #b140379d
 from __future__ import annotations
-import os, sys, json, time, hmac, socket, asyncio, argparse, tempfile, threading, ipaddress, re
+import os, sys, json, time, hmac, socket, asyncio, argparse, tempfile, threading, ipaddress, re, queue
+from concurrent.futures import Future
 from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Literal
 import numpy as np, soundfile as sf
 from .core import *
-from .deploy import Predictor, DEFAULT_THRESHOLD
+from .deploy import Predictor, DEFAULT_THRESHOLD, default_threads
 try:
     import soxr
     from fastapi import FastAPI, File, UploadFile, WebSocket, HTTPException, Request
@@ -27,15 +28,16 @@ except ImportError as e:
 __all__ = ['MAX_UPLOAD_BYTES', 'UPLOAD_TIMEOUT', 'PUBLIC_PATHS', 'LOOPBACK_NAMES', 'LIVE_WINDOW', 'LIVE_HOP', 'LIVE_RATES',
            'LIVE_MAX_MESSAGE', 'Label', 'MAX_SEGMENT_SECONDS', 'SEGMENT_TIMEOUT', 'SEGMENT_JOBS', 'ERRORS', 'MAX_QUEUE',
            'WORK_TIMEOUT', 'SEGMENT_ERRORS', 'LIVE_IDLE', 'PAGE', 'MAX_CONNECTIONS', 'TOKEN_ENV', 'TimedPredictor',
-           'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities', 'Timings', 'Prediction',
-           'ErrorMessage', 'Health', 'make_app', 'Segment', 'SegmentTotals', 'SegmentTimings', 'Segmentation',
-           'AudioTooLong', 'segment_upload', 'add_segment', 'close_reason', 'live_session', 'port_problem', 'warm_up',
-           'cli_serve']
+           'WindowBatcher', 'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities', 'Timings',
+           'Prediction', 'ErrorMessage', 'Health', 'make_app', 'Segment', 'SegmentTotals', 'SegmentTimings',
+           'Segmentation', 'AudioTooLong', 'segment_upload', 'add_segment', 'close_reason', 'live_session',
+           'port_problem', 'warm_up', 'cli_serve']
 
 # %% ../nbs/09_serve.ipynb #9c514be3
 class TimedPredictor(Predictor):
     "A `Predictor` that also reports how long each step of an answer took (ms)."
     _record = threading.local()
+    batcher = None   # a `WindowBatcher`: the windows of concurrent requests go through the network together
     def _timed(self, step, fn, *args):
         t = time.perf_counter()
         try: return fn(*args)
@@ -44,7 +46,8 @@ class TimedPredictor(Predictor):
             if times is not None: times[step] = times.get(step, 0.) + 1000*(time.perf_counter() - t)
     def speech(self, y): return self._timed('speech', super().speech, y)
     def images(self, y, windows): return self._timed('features', super().images, y, windows)
-    def window_probs(self, images, owner, n): return self._timed('model', super().window_probs, images, owner, n)
+    def window_probs(self, images, owner, n):
+        return self._timed('model', self.batcher.probs if self.batcher else super().window_probs, images, owner, n)
 
     def predict_timed(self, y:np.ndarray, sr:int=SR, windows:bool=False)->tuple[dict,dict]: # (result, ms per step)
         "`predict_audio` and the milliseconds of its steps: speech (VAD), features (MFCC images), model, total."
@@ -53,6 +56,35 @@ class TimedPredictor(Predictor):
         try: res = self.predict_audio(y, sr, windows)
         finally: self._record.times = None
         return res, {**times, 'total': 1000*(time.perf_counter() - t)}
+
+# %% ../nbs/09_serve.ipynb #4ae9c33c
+class WindowBatcher:
+    "One thread that runs the network for the windows of all waiting requests at once."
+    def __init__(self, pred:Predictor, # whose `window_probs` scores the batches
+                 max_windows:int=64, # windows per network call, at most (a request's windows are never split)
+                ):
+        self.pred, self.max_windows, self.jobs, self.batches = pred, max_windows, queue.Queue(), []
+        threading.Thread(target=self._run, daemon=True, name='voicegender-batcher').start()
+
+    def probs(self, images:list, owner:np.ndarray, n:int)->np.ndarray: # (n, 2), as `Predictor.window_probs`
+        "Called by a request's thread: wait for its windows' calibrated probabilities."
+        done = Future(); self.jobs.put((images, np.asarray(owner), n, done))
+        return done.result()
+
+    def _run(self):
+        while True:
+            jobs = [self.jobs.get()]
+            while sum(len(j[0]) for j in jobs) < self.max_windows:
+                try: jobs.append(self.jobs.get_nowait())
+                except queue.Empty: break
+            self.batches = (self.batches + [len(jobs)])[-1000:]   # requests per network call, for tests and curious users
+            try:
+                ns = np.cumsum([0] + [j[2] for j in jobs])
+                pw = Predictor.window_probs(self.pred, [im for j in jobs for im in j[0]],
+                                            np.concatenate([j[1] + k for j,k in zip(jobs, ns)]), int(ns[-1]))
+                for j,a,b in zip(jobs, ns, ns[1:]): j[3].set_result(pw[a:b])
+            except Exception as e:
+                for j in jobs: j[3].set_exception(e)
 
 # %% ../nbs/09_serve.ipynb #9e9490b5
 def decode_upload(data:bytes, # the uploaded file's content
@@ -245,7 +277,7 @@ ERRORS = {400: dict(model=ErrorMessage, description="the body is not valid multi
           422: dict(model=ErrorMessage, description="no `file` field, an empty file, audio without usable samples, "
                                                     "or a sample rate outside 1-384 kHz"),
           503: dict(model=ErrorMessage, description="busy: too many uploads queued, or scoring took too long; retry later")}
-MAX_QUEUE = 8        # uploads decoded, scored or waiting at once
+MAX_QUEUE = 16       # uploads decoded, scored or waiting at once
 WORK_TIMEOUT = 30.   # seconds to decode and score one upload
 
 def _validation_message(request:Request, exc:RequestValidationError)->str:
@@ -264,9 +296,11 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
              token:str|None=None, # required (Bearer header, or ?token= on /live) when set
              max_segment_seconds:float=MAX_SEGMENT_SECONDS, # longest audio POST /segment takes, else 413
              segment_timeout:float=SEGMENT_TIMEOUT, # seconds to decode and segment one upload, else 503
+             batch:int=64, # windows of concurrent requests scored in one network call (1: each request alone)
             )->FastAPI:
     "The FastAPI application: /predict, /segment, /health, /docs, the web page at / and the /live WebSocket."
     pred = predictor if isinstance(predictor, TimedPredictor) else TimedPredictor(predictor)
+    if batch > 1 and pred.batcher is None: pred.batcher = WindowBatcher(pred, batch)
     app = FastAPI(title="voicegender", version=_version(),
                   description="Tell a speaker's gender from a speech clip. Answers: female, male, uncertain, no speech. "
                               f"Uploads: at most {max_upload_bytes/2**20:g} MiB. POST /segment: who speaks when, in recordings of at most "
@@ -826,7 +860,11 @@ def cli_serve(argv:list[str])->int:
     p.add_argument('--threshold', type=float, help="answer 'uncertain' below this top probability "
                    f"(default: the model's calibration.json, else {DEFAULT_THRESHOLD})")
     p.add_argument('--vad', choices=['silero', 'energy'], default='silero', help="speech detector (default: silero)")
-    p.add_argument('--threads', type=int, help="torch threads for the model (default: torch's choice)")
+    p.add_argument('--threads', type=int, help=f"the network's threads (default: {default_threads()})")
+    p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
+                   help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
+    p.add_argument('--batch', type=int, default=64, help="windows of concurrent requests scored in one network call "
+                   "(default: 64; 1: each request alone)")
     p.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'])
     g = p.add_argument_group('limits and access (docs/security.md)')
     g.add_argument('--upload-timeout', type=float, default=UPLOAD_TIMEOUT,
@@ -851,10 +889,10 @@ def cli_serve(argv:list[str])->int:
     for opt in ('upload_timeout', 'work_timeout', 'max_queue', 'max_connections', 'max_segment_seconds', 'segment_timeout'):
         if not getattr(a, opt) > 0: print(f"error: --{opt.replace('_', '-')} must be positive, not {getattr(a, opt)}", file=sys.stderr); return 2
     if why := port_problem(a.host, a.port): print(f"error: {why}", file=sys.stderr); return 2
-    import uvicorn, torch
-    try: pred = TimedPredictor(a.model, a.vad, a.threshold)
+    if (a.threads is not None and a.threads < 1) or a.batch < 1: print("error: --threads and --batch must be at least 1", file=sys.stderr); return 2
+    import uvicorn
+    try: pred = TimedPredictor(a.model, a.vad, a.threshold, engine=a.engine, threads=a.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
-    if a.threads: torch.set_num_threads(a.threads)
     print(f"model: {pred}", file=sys.stderr)
     warm_up(pred)
     for n in pred.notes: print(f"note: {n}", file=sys.stderr)
@@ -869,7 +907,7 @@ def cli_serve(argv:list[str])->int:
     print(f"serving on http://{shown}:{a.port}/  (API docs: /docs; Ctrl-C stops)", file=sys.stderr, flush=True)
     app = make_app(pred, upload_timeout=a.upload_timeout, max_queue=a.max_queue, work_timeout=a.work_timeout,
                    allow_origins=tuple(a.allow_origin), hosts=hosts, token=a.token,
-                   max_segment_seconds=a.max_segment_seconds, segment_timeout=a.segment_timeout)
+                   max_segment_seconds=a.max_segment_seconds, segment_timeout=a.segment_timeout, batch=a.batch)
     uvicorn.run(app, host=a.host, port=a.port, log_level=a.log_level, limit_concurrency=a.max_connections,
                 ws_max_size=LIVE_MAX_MESSAGE + 4096)
     return 0
