@@ -4,11 +4,11 @@
 
 # %% ../nbs/10_cli.ipynb #794bde5c
 from __future__ import annotations
-import sys, argparse, importlib, json
+import os, sys, argparse, importlib, json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main', 'cli_download', 'cli_prepare', 'cli_split']
+__all__ = ['COMMANDS', 'ONE_BLAS_THREAD', 'main', 'cli_download', 'cli_prepare', 'cli_split']
 
 # %% ../nbs/10_cli.ipynb #697bd728
 COMMANDS = {  # name: (module, help)
@@ -27,6 +27,8 @@ COMMANDS = {  # name: (module, help)
     'export-onnx': ('voicegender.model', "write a model's network as ONNX, to run it elsewhere"),
 }
 
+ONE_BLAS_THREAD = ('predict', 'segment', 'serve')   # the network's threads are set apart (--threads)
+
 def main(argv:list[str]|None=None):
     "Entry point of the `voicegender` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -35,6 +37,8 @@ def main(argv:list[str]|None=None):
         for k,(_,h) in COMMANDS.items(): print(f"  {k:<11} {h}")
         return 0 if not argv or argv[0] in ('-h', '--help') else 2
     name, rest = argv[0], argv[1:]
+    if name in ONE_BLAS_THREAD:   # set before numpy loads: BLAS/OpenMP pools of every core cost memory and contend with the network
+        for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(var, '1')
     try: fn = getattr(importlib.import_module(COMMANDS[name][0]), f"cli_{name.replace('-', '_')}")
     except (ImportError, AttributeError) as e:
         print(f"voicegender {name}: not available in this installation ({e})", file=sys.stderr); return 2

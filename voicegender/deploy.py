@@ -9,6 +9,7 @@ import os, sys, json, time, argparse, datetime, hashlib, threading, warnings, fu
 from pathlib import Path
 import numpy as np, soundfile as sf
 from fastcore.basics import patch
+from threadpoolctl import threadpool_limits
 from .core import *
 from .engine import load_engine, onnx_available
 
@@ -296,6 +297,7 @@ class Predictor:
         self.model_path = model_path(model)
         self.threads = threads or default_threads()
         self.model = load_engine(self.model_path, engine, self.threads)
+        threadpool_limits(1, 'blas')   # the features' small matrix products: more BLAS threads only contend with the network
         self.recipe = self.model.recipe
         self.seconds, self.trim = float(self.recipe.get('seconds', 1.0)), bool(self.recipe.get('trim', False))  # trim: trained on speech-trimmed clips
         self.calibration, why = (self.model.settings.get('calibration'), 'none in the model file') if use_calibration else (None, 'not asked for')

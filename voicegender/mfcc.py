@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, json, time, zlib, functools
 from pathlib import Path
-import numpy as np, pandas as pd, librosa
+import numpy as np, librosa
 from PIL import Image
 from .core import *
 
