@@ -447,7 +447,10 @@ def cli_predict(argv:list[str])->int:
     p.add_argument('--vad', choices=['silero', 'energy'], default='silero', help="speech detector (default: silero)")
     p.add_argument('--max-seconds', type=float, default=60., help="use at most this much of each file (default: 60)")
     p.add_argument('--hop', type=float, default=0.5, help="seconds between windows on long clips (default: 0.5)")
+    from voicegender.distributed import cluster_args, cli_cluster   # no cycle at call time; Dask itself loads only with the options
+    cluster_args(p, 'predict')                                       # --workers, --scheduler, --out, --table, --force, --progress
     a = p.parse_args(argv)
+    if a.workers or a.scheduler: return cli_cluster('predict', a)    # one task a file on a Dask cluster (voicegender.distributed)
     try: pred = Predictor(a.model, a.vad, a.threshold, use_calibration=not a.no_calibration, hop=a.hop,
                           max_seconds=a.max_seconds)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2

@@ -384,7 +384,10 @@ def cli_segment(argv:list[str])->int:
     for k,h in [('min_turn', "shortest female/male segment, s"), ('min_pause', "shortest no-speech segment, s"),
                 ('switch', "cost of a change of gender, nats"), ('pause', "cost of starting/ending speech, nats")]:
         p.add_argument('--' + k.replace('_', '-'), type=float, default=DECODER[k], help=f"{h} (default: {DECODER[k]})")
+    from voicegender.distributed import cluster_args, cli_cluster   # no cycle at call time; Dask itself loads only with the options
+    cluster_args(p, 'segment')                                       # --workers, --scheduler, --table
     a = p.parse_args(argv)
+    if a.workers or a.scheduler: return cli_cluster('segment', a)    # one task a file on a Dask cluster (voicegender.distributed)
     import torch
     threads = torch.get_num_threads(); torch.set_num_threads(max(1, a.threads))
     try: return _segment_command(a)
