@@ -13,7 +13,7 @@ from .segment import output_paths, segment_file, FORMATS, DECODER, summary_row, 
 # %% auto #0
 __all__ = ['LIST_EXTS', 'PREDICT_COLUMNS', 'SEGMENT_COLUMNS', 'RECORDS', 'read_list', 'plan', 'worker_predictor', 'predict_task',
            'segment_task', 'run_job', 'table_row', 'write_table', 'cluster_predict', 'cluster_segment', 'cluster_args',
-           'ProgressBar', 'cli_cluster']
+           'local_client', 'ProgressBar', 'cli_cluster']
 
 # %% ../nbs/12_distributed.ipynb #dsk006
 LIST_EXTS = ('.txt', '.lst', '.csv')   # a file with one of these suffixes is a list of paths, not audio
@@ -246,6 +246,18 @@ def cluster_args(p:argparse.ArgumentParser, command:str):
                        help="with --workers/--scheduler: a progress bar on stderr (default: when stderr is a terminal)")
     return p
 
+def local_client(n_workers:int, # worker processes
+                 **kw, # more `LocalCluster` settings
+                )->'distributed.Client': # it owns its LocalCluster: closing it ends the workers
+    "A Client of a new LocalCluster: `n_workers` processes of one thread, without Dask's MALLOC_TRIM_THRESHOLD_."
+    import logging, dask
+    from distributed import Client
+    # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536: glibc then gives memory back to the system after
+    # every large free, and this work (many short numpy and torch arrays) runs 1.7x slower (bench/dask_scaling.py)
+    with dask.config.set({'distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_': None}):
+        return Client(**{**dict(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=':0',
+                                 silence_logs=logging.ERROR), **kw})
+
 class ProgressBar:
     "A progress bar on stderr: files done of all, failures, files a second."
     def __init__(self, total:int, on:bool=True, width:int=30):
@@ -261,13 +273,11 @@ class ProgressBar:
 
 def _client(a):
     "A Client for --scheduler (address or scheduler file), or a fresh LocalCluster of --workers processes."
-    import logging
     from distributed import Client
     if a.scheduler:
         if a.scheduler.endswith('.json'): return Client(scheduler_file=a.scheduler)
         return Client(a.scheduler)
-    return Client(n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=':0',
-                  silence_logs=logging.ERROR)   # the client owns this LocalCluster: closing it ends the workers
+    return local_client(a.workers)
 
 def cli_cluster(command:str, # 'predict' or 'segment'
                 a:argparse.Namespace, # their parsed arguments
@@ -300,7 +310,8 @@ def cli_cluster(command:str, # 'predict' or 'segment'
     try: client = _client(a)
     except OSError as e: say(f"error: cannot reach the Dask scheduler {a.scheduler} ({e})"); return 2
     with client:
-        say(f"dask: {len(client.scheduler_info()['workers'])} workers, dashboard {client.dashboard_link}")
+        n = len(client.scheduler_info()['workers'])
+        say(f"dask: {n} worker{'s'*(n != 1)}, dashboard {client.dashboard_link}")
         if seg:
             res = cluster_segment(client, a.paths, a.out, a.format, a.model, a.force, a.table, show, a.hop,
                                   a.threads, **{k: getattr(a, k) for k in ('min_turn', 'min_pause', 'switch', 'pause')})
