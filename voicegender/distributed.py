@@ -57,8 +57,10 @@ def plan(paths:list, # files, folders, glob patterns ('archive/**/*.wav') and li
         else:
             rows += [(s, d, None if d else "no audio files in this folder") for s,d in output_paths([p], out_dir, ext)]
             continue
-        root = _common_root(files)   # named by their path below the deepest folder they all share
-        rows += [(f, out_dir/Path(f).absolute().relative_to(root).with_suffix(ext), None) for f in files]
+        there = [f for f in files if Path(f).is_file()]
+        root = _common_root(there)   # named by their path below the deepest folder they all share
+        rows += [(f, out_dir/Path(f).absolute().relative_to(root).with_suffix(ext), None) if f in there
+                 else (f, None, "no such file") for f in files]
     seen, out = {}, []
     for s,d,err in rows:
         if d is not None and d in seen:
@@ -160,7 +162,7 @@ def write_table(results:list, # one result a file
                 columns:tuple=PREDICT_COLUMNS)->'pd.DataFrame':
     "The per-file table, written atomically; columns missing from every result stay empty."
     import pandas as pd, io
-    df = pd.DataFrame([table_row(r) for r in results]).reindex(columns=list(columns))
+    df = pd.DataFrame([table_row(r) for r in results]).reindex(columns=list(columns)).convert_dtypes()   # counts stay integers
     path = Path(path)
     if path.suffix.lower() == '.parquet':
         buf = io.BytesIO(); df.to_parquet(buf, index=False); atomic_write(path, buf.getvalue())
@@ -297,7 +299,6 @@ def cli_cluster(command:str, # 'predict' or 'segment'
     for n in pred.notes: say(f"note: {n}")
     rows = plan(a.paths, a.out, FORMATS[a.format][0] if seg else '.json')
     width = min(60, max([len(str(s)) for s,_,_ in rows] + [20 if seg else 4]))
-    if not a.json: print(summary_header(width) if seg else table_header(width), flush=True)
     bar = ProgressBar(len(rows), sys.stderr.isatty() if a.progress is None else a.progress)
     def show(r):
         bar.clear()
@@ -312,6 +313,7 @@ def cli_cluster(command:str, # 'predict' or 'segment'
     with client:
         n = len(client.scheduler_info()['workers'])
         say(f"dask: {n} worker{'s'*(n != 1)}, dashboard {client.dashboard_link}")
+        if not a.json: print(summary_header(width) if seg else table_header(width), flush=True)
         if seg:
             res = cluster_segment(client, a.paths, a.out, a.format, a.model, a.force, a.table, show, a.hop,
                                   a.threads, **{k: getattr(a, k) for k in ('min_turn', 'min_pause', 'switch', 'pause')})
