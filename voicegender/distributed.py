@@ -317,7 +317,8 @@ def cli_cluster(command:str, # 'predict' or 'segment'
         if seg:
             res = cluster_segment(client, a.paths, a.out, a.format, a.model, a.force, a.table, show, a.hop,
                                   a.threads, **{k: getattr(a, k) for k in ('min_turn', 'min_pause', 'switch', 'pause')})
-        else: res = cluster_predict(client, a.paths, a.out, a.model, a.windows, a.force, a.table, show, **kw)
+        else: res = cluster_predict(client, a.paths, a.out, a.model, a.windows, a.force, a.table, show,
+                                    threads=getattr(a, 'threads', None) or 1, **kw)   # --threads, where predict has it
     failed = sum('error' in r for r in res); skipped = sum(bool(r.get('skipped')) for r in res)
     say(f"{len(res)} files: {len(res) - failed - skipped} done now, {skipped} done before (skipped), {failed} failed; "
         f"table: {a.table or Path(a.out)/('totals.csv' if seg else 'predictions.csv')}")
