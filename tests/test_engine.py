@@ -1,5 +1,5 @@
-"The inference engine: onnxruntime gives the reference path's probabilities, threads are honoured, a folder of many
-files runs in bounded memory with results streamed, and the ONNX export matches the torch network."
+"""The inference engine: onnxruntime gives the reference path's probabilities, threads are honoured, a folder of many
+files runs in bounded memory with results streamed, and the ONNX export matches the torch network."""
 import io, json, contextlib, tracemalloc
 from pathlib import Path
 import numpy as np, soundfile as sf, pytest

@@ -51,14 +51,13 @@ def silero_model(sequence:bool|None=None, # the ONNX "sequence" build; None: whe
     except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
                                            "pip install silero-vad (or choose --vad energy)") from None
     if sequence is None: sequence = onnx_available()
-    if sequence: return load_silero_vad(sequence=True)   # numpy and onnxruntime only
     import torch
     n = torch.get_num_threads()
     try:
-        with warnings.catch_warnings():   # torch.jit deprecation notices
+        with warnings.catch_warnings():   # the package's importlib and torch.jit deprecation notices
             warnings.simplefilter('ignore')
-            return load_silero_vad()
-    finally: torch.set_num_threads(n)
+            return load_silero_vad(sequence=True) if sequence else load_silero_vad()
+    finally: torch.set_num_threads(n)   # silero_vad sets 1 thread when it is imported
 
 # %% ../nbs/04_deploy_model.ipynb #5f72be34
 def speech_segments(y:np.ndarray, # mono samples at `sr`
@@ -75,8 +74,8 @@ def speech_segments(y:np.ndarray, # mono samples at `sr`
             return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(
                 librosa.resample(y, orig_sr=sr, target_sr=SR), SR, vad, threshold, min_speech)]
         model, kw = silero_model(), dict(threshold=threshold, sampling_rate=sr, min_speech_duration_ms=int(min_speech*1000))
-        if hasattr(model, 'audio_forward'):   # the sequence build: a block of frames per call, no state between calls
-            from silero_vad.sequence_vad import get_speech_timestamps_sequence
+        from silero_vad import SileroVADSequence, get_speech_timestamps_sequence
+        if isinstance(model, SileroVADSequence):   # a block of frames per call, no state kept between calls
             ts = get_speech_timestamps_sequence(y, model, **kw)
         else:
             import torch
@@ -511,8 +510,11 @@ def cli_predict(argv:list[str])->int:
     p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows scored together, across files (default: 64)")
+    from voicegender.distributed import cluster_args, cli_cluster   # no cycle at call time; Dask itself loads only with the options
+    cluster_args(p, 'predict')                                       # --workers, --scheduler, --out, --table, --force, --progress
     a = p.parse_args(argv)
     if a.threads is not None and a.threads < 1: p.error("--threads must be at least 1")
+    if a.workers or a.scheduler: return cli_cluster('predict', a)    # one task a file on a Dask cluster (voicegender.distributed)
     try: pred = Predictor(a.model, a.vad, a.threshold, use_calibration=not a.no_calibration, hop=a.hop,
                           max_seconds=a.max_seconds, engine=a.engine, threads=a.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2

@@ -379,21 +379,24 @@ def cli_segment(argv:list[str])->int:
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
                    help="progress on stderr (default: when stderr is a terminal)")
     p.add_argument('--hop', type=float, default=0.5, help="seconds between the 1 s windows (default: 0.5)")
-    p.add_argument('--threads', type=int, default=1, help="PyTorch threads (default: 1; the networks are small, and "
-                   "one thread a process is the fastest on a busy machine: run several processes for many files)")
+    p.add_argument('--threads', type=int, default=1, help="the network's threads (default: 1; one thread a process is the "
+                   "fastest on a busy machine: for many files, run several processes or --workers)")
+    p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
+                   help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     for k,h in [('min_turn', "shortest female/male segment, s"), ('min_pause', "shortest no-speech segment, s"),
                 ('switch', "cost of a change of gender, nats"), ('pause', "cost of starting/ending speech, nats")]:
         p.add_argument('--' + k.replace('_', '-'), type=float, default=DECODER[k], help=f"{h} (default: {DECODER[k]})")
+    from voicegender.distributed import cluster_args, cli_cluster   # no cycle at call time; Dask itself loads only with the options
+    cluster_args(p, 'segment')                                       # --workers, --scheduler, --table
     a = p.parse_args(argv)
-    import torch
-    threads = torch.get_num_threads(); torch.set_num_threads(max(1, a.threads))
-    try: return _segment_command(a)
-    finally: torch.set_num_threads(threads)
+    if a.workers or a.scheduler: return cli_cluster('segment', a)    # one task a file on a Dask cluster (voicegender.distributed)
+    if a.threads < 1: p.error("--threads must be at least 1")
+    return _segment_command(a)
 
 def _segment_command(a)->int:
     try:
         from voicegender.deploy import Predictor
-        pred = Predictor(a.model)
+        pred = Predictor(a.model, engine=a.engine, threads=a.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
     print(f"model: {pred}", file=sys.stderr)
     for n in getattr(pred, 'notes', []): print(f"note: {n}", file=sys.stderr)
