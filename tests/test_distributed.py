@@ -6,8 +6,9 @@ import numpy as np, pandas as pd, soundfile as sf, pytest
 
 distributed = pytest.importorskip('distributed')
 from voicegender.core import SR
-from voicegender.deploy import Predictor, synthetic_speech, cli_predict
-from voicegender.segment import segment_file, cli_segment
+from voicegender.deploy import Predictor, synthetic_speech
+from voicegender.cli import main
+from voicegender.segment import segment_file
 from voicegender.distributed import cluster_predict, cluster_segment, worker_predictor, local_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,7 @@ def test_bad_file_isolated_predict_cli(client, model, clips, tmp_path):
     "A corrupt WAV is a row with its error, the others are answered, exit code 1; the rows stream to stdout as JSON."
     bad = tmp_path/'corrupt.wav'; bad.write_bytes(b'RIFF\x24\x00\x00\x00WAVEfmt junk')
     files = [str(clips[0]), str(bad), str(clips[1])]
-    rc, out, err = run(cli_predict, files + ['--model', str(model), '--scheduler', client.scheduler.address,
+    rc, out, err = run(lambda a: main(['predict', *a]), files + ['--model', str(model), '--scheduler', client.scheduler.address,
                                              '--out', str(tmp_path/'out'), '--json'])
     assert rc == 1, err
     rows = {r['path']: r for r in map(json.loads, out.splitlines())}
@@ -105,7 +106,7 @@ def test_bad_file_isolated_predict_cli(client, model, clips, tmp_path):
     assert table.path.tolist() == files and table.error.notna().tolist() == [False, True, False]
     assert '3 files: 2 done now, 0 done before (skipped), 1 failed' in err
     # the table format of the plain command, and a rerun that only retries the failed file
-    rc, out, err = run(cli_predict, files + ['--model', str(model), '--scheduler', client.scheduler.address,
+    rc, out, err = run(lambda a: main(['predict', *a]), files + ['--model', str(model), '--scheduler', client.scheduler.address,
                                              '--out', str(tmp_path/'out')])
     assert rc == 1 and out.splitlines()[0].split()[:2] == ['file', 'answer'] and len(out.splitlines()) == 4
     assert '2 done before (skipped), 1 failed' in err
@@ -116,7 +117,7 @@ def test_segment_cli_on_cluster(client, model, clips, tmp_path):
     bad = tmp_path/'empty.wav'; bad.write_bytes(b'')
     argv = [str(clips[0]), str(clips[3]), str(bad), '--model', str(model), '--scheduler', client.scheduler.address,
             '--out', str(tmp_path/'seg'), '--format', 'rttm', '--json']
-    rc, out, err = run(cli_segment, argv)
+    rc, out, err = run(lambda a: main(['segment', *a]), argv)
     assert rc == 1, err
     rows = [json.loads(l) for l in out.splitlines()]
     by = {r['path']: r for r in rows}
@@ -127,14 +128,14 @@ def test_segment_cli_on_cluster(client, model, clips, tmp_path):
     table = pd.read_csv(tmp_path/'seg/totals.csv')
     assert table.path.tolist() == [str(clips[0]), str(clips[3]), str(bad)]
     assert np.allclose(table.female_s[:2], [by[str(c)]['totals']['female_s'] for c in (clips[0], clips[3])])
-    rc, out, err = run(cli_segment, argv)
+    rc, out, err = run(lambda a: main(['segment', *a]), argv)
     assert [json.loads(l).get('skipped', False) for l in out.splitlines()] == [True, True, False]
     assert pd.read_csv(tmp_path/'seg/totals.csv').equals(table)
 
 
 def test_workers_flag_starts_a_local_cluster(model, clips, tmp_path):
     "--workers 1 without a scheduler: a LocalCluster of its own (one process: quick to start), the same answers."
-    rc, out, err = run(cli_predict, [str(f) for f in clips[:2]] + ['--model', str(model), '--workers', '1',
+    rc, out, err = run(lambda a: main(['predict', *a]), [str(f) for f in clips[:2]] + ['--model', str(model), '--workers', '1',
                                                                    '--out', str(tmp_path/'out'), '--json'])
     assert rc == 0, err
     assert 'dask: 1 worker,' in err

@@ -42,7 +42,12 @@ def main(argv:list[str]|None=None):
     try: fn = getattr(importlib.import_module(COMMANDS[name][0]), f"cli_{name.replace('-', '_')}")
     except (ImportError, AttributeError) as e:
         print(f"voicegender {name}: not available in this installation ({e})", file=sys.stderr); return 2
-    return fn(rest) or 0
+    return (fn(rest, run_cluster=_cluster) if name in ('predict', 'segment') else fn(rest)) or 0
+
+def _cluster(command:str, a)->int:
+    "Run predict/segment on a Dask cluster: `voicegender.distributed` (and Dask) load only when --workers/--scheduler ask."
+    from voicegender.distributed import cli_cluster
+    return cli_cluster(command, a)
 
 # %% ../nbs/10_cli.ipynb #80474c6d
 def _parser(name, desc): return argparse.ArgumentParser(prog=f'voicegender {name}', description=desc)

@@ -11,7 +11,7 @@ import numpy as np, soundfile as sf
 # %% auto #0
 __all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'AudioError', 'OutputError',
            'TruncatedAudio', 'atomic_write', 'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio',
-           'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model']
+           'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -212,3 +212,8 @@ def shipped_model()->Path:
         raise FileNotFoundError(f"the shipped model is missing from this installation ({SHIPPED_MODEL}): reinstall "
                                 "voicegender, or pass --model NAME.safetensors of a model you trained")
     return SHIPPED_MODEL
+
+def onnx_available()->bool:
+    "Whether onnxruntime is installed (the fast engine and Silero's sequence build need it)."
+    try: import onnxruntime; return True
+    except ImportError: return False

@@ -11,109 +11,15 @@ import numpy as np, soundfile as sf
 from fastcore.basics import patch
 from threadpoolctl import threadpool_limits
 from .core import *
-from .engine import load_engine, onnx_available
+from .speech import *
+from .engine import load_engine
 
 # %% auto #0
-__all__ = ['VOWELS', 'CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'synthetic_speech',
-           'silero_model', 'speech_segments', 'speech_windows', 'softmax', 'nll', 'fit_temperature',
+__all__ = ['CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'softmax', 'nll', 'fit_temperature',
            'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'model_path', 'calibrate',
-           'load_calibration', 'cli_calibrate', 'default_threads', 'Predictor', 'speech_span', 'steady_level',
-           'find_audio', 'format_row', 'table_header', 'cli_predict', 'RecordError', 'input_devices', 'check_input',
+           'load_calibration', 'cli_calibrate', 'default_threads', 'Predictor', 'steady_level', 'find_audio',
+           'format_row', 'table_header', 'cluster_args', 'cli_predict', 'RecordError', 'input_devices', 'check_input',
            'sounddevice_record', 'save_new_wav', 'record_clip', 'cli_record']
-
-# %% ../nbs/04_deploy_model.ipynb #8b9b5959
-VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
-
-def synthetic_speech(seconds:float=1.0, # duration
-                     f0:float=120., # mean pitch (Hz); above 160 Hz the formants are raised 15 % too
-                     sr:int=SR, seed:int=0)->np.ndarray: # float32 samples, peak 0.5
-    "Vowel-like syllables (6-7 a second) that voice activity detectors accept as speech: a test signal."
-    import scipy.signal as ss
-    rng = np.random.default_rng(seed); n = int(seconds*sr); t = np.arange(n)/sr
-    pitch = f0*(1 + 0.2*np.sin(2*np.pi*0.7*t + rng.uniform(0, 6)))
-    source = ss.sawtooth(2*np.pi*np.cumsum(pitch)/sr) + 0.05*rng.standard_normal(n)
-    scale, syl, out = (1.0 if f0 < 160 else 1.15), int(0.15*sr), np.zeros(n)
-    for s in range(0, n, syl):
-        seg = source[s:s+syl]; y = np.zeros_like(seg)
-        for k,fk in enumerate(VOWELS[rng.integers(len(VOWELS))]):
-            b,a = ss.iirpeak(fk*scale, Q=fk/80, fs=sr); y += ss.lfilter(b, a, seg)/(k+1)
-        out[s:s+syl] = y*np.sin(np.pi*np.arange(len(seg))/len(seg))**0.6
-    return (out/max(np.abs(out).max(), 1e-9)*0.5).astype(np.float32)
-
-# %% ../nbs/04_deploy_model.ipynb #a7ef1b10
-_VAD_LOCK = threading.Lock()   # Silero's TorchScript model is stateful: one clip at a time
-
-@functools.lru_cache(maxsize=None)
-def silero_model(sequence:bool|None=None, # the ONNX "sequence" build; None: when onnxruntime is installed
-                ):
-    "The Silero VAD network from the `silero-vad` wheel (no download), loaded once."
-    try: from silero_vad import load_silero_vad
-    except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
-                                           "pip install silero-vad (or choose --vad energy)") from None
-    if sequence is None: sequence = onnx_available()
-    import torch
-    n = torch.get_num_threads()
-    try:
-        with warnings.catch_warnings():   # the package's importlib and torch.jit deprecation notices
-            warnings.simplefilter('ignore')
-            return load_silero_vad(sequence=True) if sequence else load_silero_vad()
-    finally: torch.set_num_threads(n)   # silero_vad sets 1 thread when it is imported
-
-# %% ../nbs/04_deploy_model.ipynb #5f72be34
-def speech_segments(y:np.ndarray, # mono samples at `sr`
-                    sr:int=SR,
-                    vad:str='silero', # 'silero' (neural) or 'energy' (librosa.effects.split, 35 dB)
-                    threshold:float=0.5, # Silero's speech probability threshold
-                    min_speech:float=0.1, # shorter stretches are dropped (seconds)
-                   )->list[tuple[int,int]]: # (start, end) sample indices of the speech
-    "Where the speech is in a clip (after removing its DC offset)."
-    y = np.ascontiguousarray(y - y.mean(), dtype=np.float32)
-    if vad == 'silero':
-        if sr != SR:
-            import librosa
-            return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(
-                librosa.resample(y, orig_sr=sr, target_sr=SR), SR, vad, threshold, min_speech)]
-        model, kw = silero_model(), dict(threshold=threshold, sampling_rate=sr, min_speech_duration_ms=int(min_speech*1000))
-        from silero_vad import SileroVADSequence, get_speech_timestamps_sequence
-        if isinstance(model, SileroVADSequence):   # a block of frames per call, no state kept between calls
-            ts = get_speech_timestamps_sequence(y, model, **kw)
-        else:
-            import torch
-            from silero_vad import get_speech_timestamps
-            with _VAD_LOCK, torch.no_grad(): ts = get_speech_timestamps(torch.from_numpy(y), model, **kw)
-        return [(int(t['start']), min(int(t['end']), len(y))) for t in ts]
-    if vad == 'energy':
-        import librosa
-        if len(y) == 0 or np.abs(y).max() < 1e-4: return []
-        hop = max(1, sr//100)
-        spans = librosa.effects.split(y, top_db=35, frame_length=4*hop, hop_length=hop)
-        return [(int(a), int(b)) for a,b in spans if b - a >= min_speech*sr]
-    raise ValueError(f"unknown vad {vad!r}: use 'silero' or 'energy'")
-
-# %% ../nbs/04_deploy_model.ipynb #19a71194
-def speech_windows(segments:list[tuple[int,int]], # from `speech_segments`
-                   n_samples:int, # length of the clip
-                   sr:int=SR,
-                   seconds:float=1.0, # window length: the model's clip duration
-                   hop:float=0.5, # step between windows (seconds)
-                   min_speech:float=0.25, # windows (of long speech) with less detected speech are dropped (seconds)
-                   slack:float=0.3, # speech up to `seconds + slack` long gets a single centred window
-                  )->list[tuple[int,int]]: # (start, end) sample indices
-    "Windows of `seconds` that cover all of the speech, and little else."
-    if not segments: return []
-    w, h = round(seconds*sr), max(1, round(hop*sr))
-    a, b = segments[0][0], segments[-1][1]
-    if b - a <= w + slack*sr:
-        start = max(0, min((a + b - w)//2, n_samples - w))
-        return [(start, min(start + w, n_samples))]
-    starts = list(range(a, b - w + 1, h))
-    if starts[-1] + w < b: starts.append(b - w)
-    speech = np.zeros(n_samples, bool)
-    for s,e in segments: speech[s:e] = True
-    cum = np.concatenate([[0], np.cumsum(speech)])
-    amount = np.array([cum[s+w] - cum[s] for s in starts])
-    keep = [(s, s + w) for s,n in zip(starts, amount) if n >= min_speech*sr]
-    return keep or [(starts[int(amount.argmax())], starts[int(amount.argmax())] + w)]
 
 # %% ../nbs/04_deploy_model.ipynb #4eeb00bf
 def softmax(logits:np.ndarray, temperature:float=1.0)->np.ndarray:
@@ -313,14 +219,6 @@ class Predictor:
     def __repr__(self): return (f"Predictor({self.model_path}, T={self.temperature:.3g}, threshold={self.threshold:.3g}, "
                                 f"vad={self.vad}, window={self.seconds:g}s, hop={self.hop:g}s, engine={self.model.engine}, threads={self.threads})")
 
-# %% ../nbs/04_deploy_model.ipynb #a6d8143b
-def speech_span(segments:list[tuple[int,int]], # from `speech_segments`
-                start:int, end:int, # a window
-               )->tuple[int,int]: # the window from its first speech sample to its last (unchanged without speech)
-    "A window cut to the speech inside it: what a model trained on trimmed clips expects."
-    inside = [(max(a, start), min(b, end)) for a,b in segments if a < end and b > start]
-    return (inside[0][0], inside[-1][1]) if inside else (start, end)
-
 # %% ../nbs/04_deploy_model.ipynb #1523a2e3
 @patch
 def speech(self:Predictor, y:np.ndarray)->tuple[list,list]: # (speech segments, windows), in samples at SR
@@ -491,7 +389,26 @@ def table_header(width:int=40)->str:
     return f"{'file':<{width}}  {'answer':<9}  {'female':>6}  {'male':>6}  {'windows':>7}  notes"
 
 # %% ../nbs/04_deploy_model.ipynb #8227ad88
-def cli_predict(argv:list[str])->int:
+def cluster_args(p:argparse.ArgumentParser, command:str):
+    "Add the cluster options to the parser of `predict` or `segment` (segment has --out, --force, --progress already)."
+    g = p.add_argument_group("cluster (Dask: pip install 'voicegender[cluster]')")
+    g.add_argument('--workers', type=int, help="run on a local Dask cluster of N worker processes, one thread each; "
+                   "results go to --out, one file an input, and a table (a rerun skips the files done)")
+    g.add_argument('--scheduler', help="the same on a running Dask cluster: its scheduler address (tcp://host:8786) or "
+                   "scheduler file (.json); the workers must see the inputs, the model and --out at the same paths")
+    g.add_argument('--table', help="the per-file table (default: OUT/predictions.csv for predict, OUT/totals.csv for "
+                   "segment; .parquet needs pyarrow)")
+    if command == 'predict':
+        g.add_argument('--out', default='predictions', help="with --workers/--scheduler: folder for one JSON a file "
+                       "and the table (default: predictions/)")
+        g.add_argument('--force', action='store_true', help="with --workers/--scheduler: redo files already done")
+        g.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
+                       help="with --workers/--scheduler: a progress bar on stderr (default: when stderr is a terminal)")
+    return p
+
+def cli_predict(argv:list[str], # the command's arguments
+                run_cluster=None, # `voicegender.distributed.cli_cluster`, given by `voicegender.cli.main`: runs --workers/--scheduler
+               )->int:
     p = argparse.ArgumentParser(prog='voicegender predict',
         description="Say whether the speaker of each clip is female or male. Answers: female, male, uncertain (top "
                     "calibrated probability below the threshold), no speech (the detector found none), or an error.")
@@ -510,11 +427,12 @@ def cli_predict(argv:list[str])->int:
     p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows scored together, across files (default: 64)")
-    from voicegender.distributed import cluster_args, cli_cluster   # no cycle at call time; Dask itself loads only with the options
     cluster_args(p, 'predict')                                       # --workers, --scheduler, --out, --table, --force, --progress
     a = p.parse_args(argv)
     if a.threads is not None and a.threads < 1: p.error("--threads must be at least 1")
-    if a.workers or a.scheduler: return cli_cluster('predict', a)    # one task a file on a Dask cluster (voicegender.distributed)
+    if a.workers or a.scheduler:                                     # one task a file on a Dask cluster (voicegender.distributed)
+        if run_cluster is None: p.error("--workers/--scheduler: run it as the `voicegender predict` command")
+        return run_cluster('predict', a)
     try: pred = Predictor(a.model, a.vad, a.threshold, use_calibration=not a.no_calibration, hop=a.hop,
                           max_seconds=a.max_seconds, engine=a.engine, threads=a.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2

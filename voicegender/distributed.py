@@ -7,13 +7,13 @@ from __future__ import annotations
 import os, sys, json, glob, time, functools, argparse
 from pathlib import Path
 from .core import atomic_write
-from .deploy import Predictor, find_audio, format_row, table_header
+from .deploy import Predictor, find_audio, format_row, table_header, cluster_args
 from .segment import output_paths, segment_file, FORMATS, DECODER, summary_row, summary_header
 
 # %% auto #0
 __all__ = ['LIST_EXTS', 'PREDICT_COLUMNS', 'SEGMENT_COLUMNS', 'RECORDS', 'read_list', 'plan', 'worker_predictor', 'predict_task',
-           'segment_task', 'run_job', 'table_row', 'write_table', 'cluster_predict', 'cluster_segment', 'cluster_args',
-           'local_client', 'ProgressBar', 'cli_cluster']
+           'segment_task', 'run_job', 'table_row', 'write_table', 'cluster_predict', 'cluster_segment', 'local_client',
+           'ProgressBar', 'cli_cluster']
 
 # %% ../nbs/12_distributed.ipynb #dsk006
 LIST_EXTS = ('.txt', '.lst', '.csv')   # a file with one of these suffixes is a list of paths, not audio
@@ -229,23 +229,6 @@ def cluster_segment(client, paths:list,
     return res
 
 # %% ../nbs/12_distributed.ipynb #dsk022
-def cluster_args(p:argparse.ArgumentParser, command:str):
-    "Add the cluster options to the parser of `predict` or `segment` (segment has --out, --force, --progress already)."
-    g = p.add_argument_group("cluster (Dask: pip install 'voicegender[cluster]')")
-    g.add_argument('--workers', type=int, help="run on a local Dask cluster of N worker processes, one thread each; "
-                   "results go to --out, one file an input, and a table (a rerun skips the files done)")
-    g.add_argument('--scheduler', help="the same on a running Dask cluster: its scheduler address (tcp://host:8786) or "
-                   "scheduler file (.json); the workers must see the inputs, the model and --out at the same paths")
-    g.add_argument('--table', help="the per-file table (default: OUT/predictions.csv for predict, OUT/totals.csv for "
-                   "segment; .parquet needs pyarrow)")
-    if command == 'predict':
-        g.add_argument('--out', default='predictions', help="with --workers/--scheduler: folder for one JSON a file "
-                       "and the table (default: predictions/)")
-        g.add_argument('--force', action='store_true', help="with --workers/--scheduler: redo files already done")
-        g.add_argument('--progress', action=argparse.BooleanOptionalAction, default=None,
-                       help="with --workers/--scheduler: a progress bar on stderr (default: when stderr is a terminal)")
-    return p
-
 def local_client(n_workers:int, # worker processes
                  **kw, # more `LocalCluster` settings
                 )->'distributed.Client': # it owns its LocalCluster: closing it ends the workers

@@ -11,7 +11,7 @@ from .core import *
 from .mfcc import model_input, IMAGENET_STATS
 
 # %% auto #0
-__all__ = ['ONNX_CACHE_SIZE', 'OnnxNet', 'onnx_cache', 'onnx_available', 'cached_graph', 'Engine', 'load_engine']
+__all__ = ['ONNX_CACHE_SIZE', 'OnnxNet', 'onnx_cache', 'cached_graph', 'Engine', 'load_engine']
 
 # %% ../nbs/03c_engine.ipynb #def6fb13
 class OnnxNet:
@@ -33,10 +33,6 @@ class OnnxNet:
 ONNX_CACHE_SIZE = 4   # models kept in the cache (the newest)
 
 def onnx_cache()->Path: return Path(os.environ.get('VOICEGENDER_CACHE', Path.home()/'.cache'/'voicegender'))
-
-def onnx_available()->bool:
-    try: import onnxruntime; return True
-    except ImportError: return False
 
 def _write_graph(graph:bytes, dest:Path)->Path:
     "The graph in `dest/` as network.onnx + network.onnx.data (weights apart: onnxruntime then loads them with ~100 MB less)."

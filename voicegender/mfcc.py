@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, librosa
 from PIL import Image
 from .core import *
+from .speech import speech_segments
 
 # %% auto #0
 __all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'pre_emphasis',
@@ -79,7 +80,6 @@ def from_uint8(img:np.ndarray)->np.ndarray:
 def trim_speech(y:np.ndarray, # mono samples at `sr`
                 sr:int=SR)->np.ndarray: # from the first speech sample to the last (DC offset removed)
     "The clip without its leading and trailing non-speech."
-    from voicegender.deploy import speech_segments
     y = np.asarray(y, np.float32) - np.mean(y)
     segs = speech_segments(y, sr)
     return y[segs[0][0]:segs[-1][1]] if segs else y

@@ -9,6 +9,8 @@ import os, sys, json, time, math, argparse
 from pathlib import Path
 import numpy as np, soundfile as sf
 from .core import *
+from .speech import speech_span
+from .deploy import Predictor, find_audio, cluster_args
 
 # %% auto #0
 __all__ = ['STATES', 'HMM', 'LABEL', 'DECODER', 'BLOCK', 'CONTEXT', 'FORMATS', 'emissions', 'hmm_costs', 'transitions', 'viterbi',
@@ -207,7 +209,6 @@ def segment_stream(blocks, # from `analysis_blocks` (16 kHz)
                    on_block=None, # called with the seconds done after each block
                   )->dict: # speech (list of (start, end) s), windows ((n, 2) s), probs ((n, 2)), duration (s)
     "Speech stretches and calibrated window probabilities of a whole stream, block by block."
-    from voicegender.deploy import speech_span
     w, h = int(round(pred.seconds*SR)), int(round(hop*SR))
     trim = bool(getattr(pred, 'trim', False))
     speech, wins, probs, duration = [], [], [], 0.
@@ -307,7 +308,6 @@ FORMATS = {'csv': ('.csv', to_csv), 'textgrid': ('.TextGrid', to_textgrid), 'rtt
 def output_paths(paths:list, # files and folders, as given
                  out_dir:str|Path, ext:str)->list[tuple[Path,Path|None]]: # (input, its output; None for an empty folder)
     "Every audio file of `paths` with the output file it gets in `out_dir`."
-    from voicegender.deploy import find_audio
     out = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -364,7 +364,9 @@ def summary_header(width:int=40)->str:
     return (f"{'file':<{width}}  {'length':>8}  {'female':>8}  {'male':>8}  {'no speech':>9}  {'female%':>7}  "
             f"{'uncertain':>9}  {'segments':>8}")
 
-def cli_segment(argv:list[str])->int:
+def cli_segment(argv:list[str], # the command's arguments
+                run_cluster=None, # `voicegender.distributed.cli_cluster`, given by `voicegender.cli.main`: runs --workers/--scheduler
+               )->int:
     p = argparse.ArgumentParser(prog='voicegender segment',
         description="Who speaks when: split recordings of any length into female, male and no-speech segments, "
                     "with totals. One output file per input in --out; a summary on stdout.")
@@ -386,16 +388,16 @@ def cli_segment(argv:list[str])->int:
     for k,h in [('min_turn', "shortest female/male segment, s"), ('min_pause', "shortest no-speech segment, s"),
                 ('switch', "cost of a change of gender, nats"), ('pause', "cost of starting/ending speech, nats")]:
         p.add_argument('--' + k.replace('_', '-'), type=float, default=DECODER[k], help=f"{h} (default: {DECODER[k]})")
-    from voicegender.distributed import cluster_args, cli_cluster   # no cycle at call time; Dask itself loads only with the options
     cluster_args(p, 'segment')                                       # --workers, --scheduler, --table
     a = p.parse_args(argv)
-    if a.workers or a.scheduler: return cli_cluster('segment', a)    # one task a file on a Dask cluster (voicegender.distributed)
+    if a.workers or a.scheduler:                                     # one task a file on a Dask cluster (voicegender.distributed)
+        if run_cluster is None: p.error("--workers/--scheduler: run it as the `voicegender segment` command")
+        return run_cluster('segment', a)
     if a.threads < 1: p.error("--threads must be at least 1")
     return _segment_command(a)
 
 def _segment_command(a)->int:
     try:
-        from voicegender.deploy import Predictor
         pred = Predictor(a.model, engine=a.engine, threads=a.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
     print(f"model: {pred}", file=sys.stderr)
