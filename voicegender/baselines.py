@@ -13,11 +13,11 @@ from .data import load_splits
 
 # %% auto #0
 __all__ = ['RESULT_COLUMNS', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 'CV_MEL', 'PARTS', 'update_results_row',
-           'gender_index', 'fold_rows', 'speaker_votes', 'score_probs', 'lr_model', 'mlp_model', 'gbm_model',
-           'FoldEnsemble', 'Frozen', 'cross_validate', 'result_row', 'n_params', 'cached_features',
-           'resemblyzer_encoder', 'resemblyzer_embedding', 'plot_embeddings_2d', 'suspect_speakers', 'pitch_features',
-           'acoustic_features', 'kaggle_voice', 'holdout_vote', 'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model',
-           'cv_train_test', 'median_ms', 'run_baselines', 'cli_baselines']
+           'fold_rows', 'speaker_votes', 'score_probs', 'lr_model', 'mlp_model', 'gbm_model', 'FoldEnsemble', 'Frozen',
+           'cross_validate', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder',
+           'resemblyzer_embedding', 'plot_embeddings_2d', 'suspect_speakers', 'pitch_features', 'acoustic_features',
+           'kaggle_voice', 'holdout_vote', 'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model', 'cv_train_test',
+           'median_ms', 'run_baselines', 'cli_baselines']
 
 # %% ../nbs/06_baselines.ipynb #b50b83e9
 RESULT_COLUMNS = ['method', 'params', 'pretrained_weights_loaded', 'clip_acc_mean', 'clip_acc_std', 'speaker_acc',
@@ -55,10 +55,6 @@ def update_results_row(csv:str|Path, # the results table, e.g. results/baselines
     return df
 
 # %% ../nbs/06_baselines.ipynb #97e2bd99
-def gender_index(genders)->np.ndarray:
-    "Class indices in `GENDERS` order (0 = female, 1 = male)."
-    return np.array([GENDERS.index(g) for g in genders])
-
 def fold_rows(clips:pd.DataFrame, # clip table (speaker, gender)
               splits:pd.DataFrame, # fold, speaker, role
               fold:int,

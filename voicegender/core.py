@@ -9,13 +9,22 @@ from pathlib import Path
 import numpy as np, soundfile as sf
 
 # %% auto #0
-__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'AudioError', 'OutputError',
-           'TruncatedAudio', 'atomic_write', 'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio',
-           'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
+__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index', 'vocab_order',
+           'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_write', 'remove_stale_tmp', 'writable_folder',
+           'file_problem', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file',
+           'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
 GENDERS = ('female', 'male')  # class order everywhere: index 0 is female
+
+def gender_index(genders)->np.ndarray:
+    "Class indices in `GENDERS` order (0 = female, 1 = male)."
+    return np.array([GENDERS.index(g) for g in genders])
+
+def vocab_order(vocab)->list[int]:
+    "Columns of a network's outputs (in its `vocab` order) that give `GENDERS` order."
+    return [list(vocab).index(g) for g in GENDERS]
 
 # %% ../nbs/00_core.ipynb #4c3e95bb
 class AudioError(ValueError):

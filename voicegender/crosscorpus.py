@@ -44,7 +44,7 @@ def group_scores(pred:pd.DataFrame, # one row a clip: speaker, gender, p_female 
     if pred.empty: return dict(n_clips=0)
     m = clip_metrics(pred)
     p = np.stack([pred.p_female.values, 1 - pred.p_female.values], 1)
-    y = np.array([GENDERS.index(g) for g in pred.gender])
+    y = gender_index(pred.gender)
     ok, ans = p.argmax(1) == y, p.max(1) >= threshold
     return dict(n_clips=len(pred), n_speakers=m['n_speakers'], balanced_accuracy=m['balanced_accuracy'],
                 accuracy=m['accuracy'], female_recall=float(ok[y == 0].mean()) if (y == 0).any() else None,
@@ -71,7 +71,7 @@ def fit_calibration(logits:np.ndarray, # (n, 2) validation logits (or log-probab
                     genders, # their true labels
                     target_accuracy:float=0.97, min_coverage:float=0.9)->dict: # temperature, threshold, ...
     "Temperature and 'uncertain' threshold fitted on validation speakers (answer >= 90 %, aiming at 97 % right)."
-    y = np.array([GENDERS.index(g) for g in genders])
+    y = gender_index(genders)
     T = fit_temperature(logits, y)
     thr = choose_threshold(softmax(logits, T), y, target_accuracy, min_coverage)
     return dict(temperature=T, threshold=max(0.5, thr['threshold']), target_accuracy=target_accuracy,
@@ -116,7 +116,7 @@ def baseline_fold(features:pd.DataFrame, # one row a clip, indexed by its audio 
     items = fold_images(images, splits, fold, n_train, n_test).merge(splits[splits.fold == fold][['speaker', 'role']], on='speaker')
     items = items[items.wav.isin(features.index)]
     X = {r: features.loc[items.wav[items.role == r]].to_numpy(np.float64) for r in ('train', 'valid', 'test')}
-    model = make_model().fit(X['train'], np.array([GENDERS.index(g) for g in items.gender[items.role == 'train']]))
+    model = make_model().fit(X['train'], gender_index(items.gender[items.role == 'train']))
     logit = lambda X: np.log(np.clip(model.predict_proba(X), 1e-6, 1))   # classes 0 = female, 1 = male
     cal = fit_calibration(logit(X['valid']), items.gender[items.role == 'valid'])
     test = items[items.role == 'test'].assign(p_female=softmax(logit(X['test']), cal['temperature'])[:, 0])

@@ -125,7 +125,7 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
                        int(cfg['fold']))
     items = items[items.role.isin(['valid', 'test'])].reset_index(drop=True)
     z = net.logits([np.array(Image.open(p)) for p in items.path])
-    y = np.array([GENDERS.index(g) for g in items.gender])
+    y = gender_index(items.gender)
     v = (items.role == 'valid').values
     if not v.any(): raise ValueError(f"{run_dir}: fold {cfg['fold']} has no validation speakers")
     T = fit_temperature(z[v], y[v])
@@ -310,8 +310,9 @@ def read_file(self:Predictor, path:str|Path, # an audio file
     "Decode a file and do all that comes before the network; never raises."
     path = Path(path)
     try:
-        res, y, wins = self.clip_windows(load_audio(path, SR, self.max_seconds), SR)
-        try: full = sf.info(str(path)).duration
+        y = load_audio(path, SR, self.max_seconds)
+        res, y, wins = self.clip_windows(y, SR)
+        try: full = sf.info(str(path)).duration if len(y) >= (self.max_seconds - 0.01)*SR else 0.   # cut short?
         except Exception: full = 0.
         if full > self.max_seconds + 0.01:
             res['warnings'].insert(0, f"{full:.0f} s long: only the first {self.max_seconds:g} s were used")

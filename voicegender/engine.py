@@ -71,7 +71,7 @@ class Engine:
                  threads:int):
         self.settings, self.net, self.engine, self.threads = settings, net, engine, threads
         self.size, self.recipe = tuple(settings['size']), settings['recipe']
-        self.order = [list(settings['vocab']).index(g) for g in GENDERS]   # network outputs -> GENDERS order
+        self.order = vocab_order(settings['vocab'])   # network outputs -> GENDERS order
 
     def __repr__(self): return f"Engine({self.settings['arch']} in {self.engine}, {self.threads} thread(s), input {self.size})"
 

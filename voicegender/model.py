@@ -42,7 +42,7 @@ class GenderModel:
         self.net, self.settings = net.eval(), settings
         self.size = tuple(settings['size'])
         self.recipe = settings['recipe']
-        self.order = [list(settings['vocab']).index(g) for g in GENDERS]   # network outputs -> GENDERS order
+        self.order = vocab_order(settings['vocab'])   # network outputs -> GENDERS order
 
     def __repr__(self): return f"GenderModel({self.settings['arch']}, input {self.size[0]}x{self.size[1]}, recipe {self.recipe})"
 

@@ -166,7 +166,7 @@ def predict_images(learn:Learner, images:list[np.ndarray], logits:bool=False, bs
                 for (xb,) in dl: out.append(learn.model(xb).float())
             p = torch.cat(out)
         else: p = learn.get_preds(dl=dl)[0]
-    order = [list(learn.dls.vocab).index(g) for g in GENDERS]
+    order = vocab_order(learn.dls.vocab)
     return p[:, order].numpy()
 
 # %% ../nbs/03_train.ipynb #3c9c2e1d
