@@ -318,7 +318,9 @@ def test_live_speech_then_silence(client, pred):
     n = round(last['end']*SR)                  # the answer is the Predictor's for the last 1.5 s of the stream
     direct = pred.predict_audio(y[n - int(LIVE_WINDOW*SR):n])
     assert (last['label'], last['probabilities']) == (direct['label'], direct['probabilities'])
-    assert (quiet[-1]['label'], quiet[-1]['probabilities'], quiet[-1]['end']) == ('no speech', None, 4.0)
+    # the scorer answers for all the audio received when it starts, so an answer can end between hops (scoring was
+    # busy when a message arrived); the last one is within a hop of the end of the stream
+    assert (quiet[-1]['label'], quiet[-1]['probabilities']) == ('no speech', None) and quiet[-1]['end'] > 4.0 - LIVE_HOP - 1e-6
 
 
 def test_live_silence_is_never_guessed(client):

@@ -50,8 +50,7 @@ def update_results_row(csv:str|Path, # the results table, e.g. results/baselines
         hit = df.index[df['method'] == new['method']]
         if len(hit): df.loc[hit[0], list(new)] = list(new.values()); df = df.drop(index=hit[1:])
         else: df = pd.concat([df, pd.DataFrame([new])], ignore_index=True).fillna('')
-        tmp = csv.with_name(f'.{csv.name}.{os.getpid()}.tmp')
-        df.to_csv(tmp, index=False); os.replace(tmp, csv)
+        with atomic_path(csv) as tmp: df.to_csv(tmp, index=False)
     return df
 
 # %% ../nbs/06_baselines.ipynb #97e2bd99
@@ -223,13 +222,11 @@ def n_params(model)->int:
 
 # %% ../nbs/06_baselines.ipynb #62501f3e
 def _save_cache(cache:Path, df:pd.DataFrame):
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f'.{cache.name}.{os.getpid()}.tmp')
-    if cache.suffix == '.npz':
-        with open(tmp, 'wb') as f:
-            np.savez(f, path=np.array(df.index.tolist(), str), X=df.to_numpy(np.float32), columns=np.array(list(df.columns), str))
-    else: df.to_csv(tmp, index_label='path')
-    os.replace(tmp, cache)
+    with atomic_path(cache) as tmp:
+        if cache.suffix == '.npz':
+            with open(tmp, 'wb') as f:
+                np.savez(f, path=np.array(df.index.tolist(), str), X=df.to_numpy(np.float32), columns=np.array(list(df.columns), str))
+        else: df.to_csv(tmp, index_label='path')
 
 def _load_cache(cache:Path)->pd.DataFrame|None:
     if not cache.exists(): return None
@@ -345,8 +342,7 @@ def plot_embeddings_2d(E:np.ndarray, # (n, d) one row per clip
     ax.set(xlabel=f'PC1 ({ev[0]:.0f} % of variance)', ylabel=f'PC2 ({ev[1]:.0f} %)', title=title)
     ax.legend(loc='best', fontsize=8); fig.tight_layout()
     if path:
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        tmpf = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.png'); fig.savefig(tmpf, dpi=130); os.replace(tmpf, path)
+        with atomic_path(path) as tmp: fig.savefig(tmp, dpi=130, format=Path(path).suffix[1:])
     return fig, Z
 
 # %% ../nbs/06_baselines.ipynb #650ed2a0
@@ -509,10 +505,7 @@ def median_ms(fn, items, warmup:int=1)->float:
     return 1000*float(np.median(ts))
 
 def _json_dump(obj, path:Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
 
 def _report(r:dict)->dict:
     v = r['votes']

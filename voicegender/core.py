@@ -4,15 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #efa73e63
 from __future__ import annotations
-import os, stat, errno, math, struct, warnings, json, hashlib, importlib.resources
+import os, stat, errno, math, struct, warnings, json, hashlib, importlib.resources, contextlib, threading
 from pathlib import Path
 import numpy as np, soundfile as sf
 
 # %% auto #0
 __all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index', 'vocab_order',
-           'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_write', 'remove_stale_tmp', 'writable_folder',
-           'file_problem', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file',
-           'shipped_model', 'onnx_available']
+           'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write', 'remove_stale_tmp',
+           'writable_folder', 'file_problem', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256',
+           'read_model_file', 'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -39,14 +39,23 @@ class TruncatedAudio(UserWarning):
     "A file that ends before the length its header declares: only the decoded part is used."
 
 # %% ../nbs/00_core.ipynb #58e2c9a2
+@contextlib.contextmanager
+def atomic_path(path:str|Path, # the file to (re)place
+               ): # yields the temporary path to write instead
+    "Write a file under a temporary name beside it, renamed into place when the block ends: readers never see half a file."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{threading.get_ident()}.{os.getpid()}.tmp')   # `remove_stale_tmp` reads the pid
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)   # an error or an interruption: nothing half-written stays behind
+
 def atomic_write(path:str|Path, # the file to (re)place
                  data:str|bytes, # its whole content
                 )->Path:
     "Write `data` to `path` via a temporary file and a rename, creating the folder."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data); os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #4d97ffc0
 def remove_stale_tmp(folder:str|Path, # searched with its subfolders

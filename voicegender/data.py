@@ -204,9 +204,8 @@ def becker_splits(meta:pd.DataFrame|None=None)->pd.DataFrame: # (fold, speaker, 
 # %% ../nbs/01_data.ipynb #2395bad5
 def save_splits(splits:pd.DataFrame, path:str|Path='results/splits.csv')->Path:
     "Write a split table atomically."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp'); splits.to_csv(tmp, index=False); os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp: splits.to_csv(tmp, index=False)
+    return Path(path)
 
 def load_splits(path:str|Path='results/splits.csv')->pd.DataFrame:
     "Read a split table saved by `save_splits` (or `voicegender split`)."

@@ -141,8 +141,7 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
                valid_speakers=sorted(int(s) for s in items.speaker[v].unique()),
                test_speakers=sorted(int(s) for s in items.speaker[~v].unique()))
     logits = items[['path', 'speaker', 'gender', 'role']].assign(**{f'logit_{g}': z[:,i] for i,g in enumerate(GENDERS)})
-    tmp = run_dir/f'.calibration_logits.{os.getpid()}.tmp'; logits.to_csv(tmp, index=False)
-    os.replace(tmp, run_dir/'calibration_logits.csv')
+    with atomic_path(run_dir/'calibration_logits.csv') as tmp: logits.to_csv(tmp, index=False)
     atomic_write(run_dir/CALIBRATION_FILE, json.dumps(out, indent=1))
     return out
 

@@ -188,9 +188,9 @@ def _colorbar(fig, im, axes, label='Grad-CAM (0 = none, 1 = strongest in the cli
     cb = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.01); cb.set_label(label, fontsize=7); cb.ax.tick_params(labelsize=6)
 
 def _save(fig, path:Path):
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.tmp{path.suffix}')
-    fig.savefig(tmp, dpi=130); _plt().close(fig); os.replace(tmp, path)
+    path = Path(path)
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=130, format=path.suffix[1:])
+    _plt().close(fig)
     return path
 
 def examples_png(clips:pd.DataFrame, # one row a clip: gender, pred, p_pred, speaker, path

@@ -181,9 +181,7 @@ def export_run_model(learn:Learner, run_dir:Path, cfg:dict):
     "The run's model, weights only (model.safetensors + model.json), and fastai's pickle for fastai tools; both atomic."
     from voicegender.model import save_model
     save_model(learn.model, run_dir/'model.safetensors', model_settings(learn, cfg))
-    tmp = run_dir/f'.model.pkl.{os.getpid()}.tmp'
-    try: learn.export(tmp); os.replace(tmp, run_dir/'model.pkl')
-    finally: tmp.unlink(missing_ok=True)   # interrupted: no half-written pickle stays behind
+    with atomic_path(run_dir/'model.pkl') as tmp: learn.export(tmp)   # interrupted: no half-written pickle stays behind
 
 # %% ../nbs/03_train.ipynb #a4dbd598
 def tiny_learner(dest:str|Path, # folder for the toy corpus, images and model
