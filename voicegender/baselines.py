@@ -76,8 +76,7 @@ def speaker_votes(clips:pd.DataFrame, # the scored clips (speaker, gender)
                           female=np.asarray(pred) == 0, p_female=np.asarray(prob)[:,0]))
     g = d.groupby('speaker').agg(gender=('gender','first'), n_clips=('female','size'), n_called_female=('female','sum'),
                                  p_female=('p_female','mean'))
-    frac = g.n_called_female/g.n_clips
-    g['pred'] = np.where(frac > .5, 'female', np.where(frac < .5, 'male', np.where(g.p_female >= .5, 'female', 'male')))
+    g['pred'] = speaker_call(g.n_called_female/g.n_clips, g.p_female)
     g['correct'] = g.pred == g.gender
     return g.reset_index()
 

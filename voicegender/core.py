@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np, soundfile as sf
 
 # %% auto #0
-__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index', 'vocab_order',
-           'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write', 'remove_stale_tmp',
-           'writable_folder', 'file_problem', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256',
-           'read_model_file', 'shipped_model', 'onnx_available']
+__all__ = ['SR', 'GENDERS', 'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index',
+           'vocab_order', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write',
+           'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio', 'load_audio', 'settings_path',
+           'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -25,6 +25,14 @@ def gender_index(genders)->np.ndarray:
 def vocab_order(vocab)->list[int]:
     "Columns of a network's outputs (in its `vocab` order) that give `GENDERS` order."
     return [list(vocab).index(g) for g in GENDERS]
+
+def speaker_call(share_female, # per speaker: share of their clips called female
+                 mean_p_female, # per speaker: mean p(female) of their clips
+                 threshold:float=0.5, # the clip threshold; a tie goes to the mean probability against it
+                )->np.ndarray: # 'female' / 'male' per speaker
+    "A speaker's answer: the majority of their clips' calls; a tie goes to their mean p(female)."
+    share, p = np.asarray(share_female, float), np.asarray(mean_p_female, float)
+    return np.where((share > 0.5) | ((share == 0.5) & (p >= threshold)), 'female', 'male')
 
 # %% ../nbs/00_core.ipynb #4c3e95bb
 class AudioError(ValueError):
@@ -94,6 +102,7 @@ def writable_folder(path:str|Path, # the folder (created if missing)
 
 # %% ../nbs/00_core.ipynb #74a2b70b
 SOUNDFILE_EXTS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.w64', '.rf64', '.caf')
+AUDIO_EXTS = SOUNDFILE_EXTS[:6]   # what folders are searched for: the common speech formats
 RATE_RANGE = (1_000, 384_000)   # sample rates (Hz) a file may have
 
 def _sndfile_problem(path:Path, e:Exception)->str:

@@ -15,7 +15,7 @@ from .speech import *
 from .engine import load_engine
 
 # %% auto #0
-__all__ = ['CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'AUDIO_EXTS', 'CLIP_LEVEL', 'CLIP_SHARE', 'softmax', 'nll', 'fit_temperature',
+__all__ = ['CALIBRATION_FILE', 'DEFAULT_THRESHOLD', 'CLIP_LEVEL', 'CLIP_SHARE', 'softmax', 'nll', 'fit_temperature',
            'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'model_path', 'calibrate',
            'load_calibration', 'cli_calibrate', 'default_threads', 'Predictor', 'steady_level', 'find_audio',
            'format_row', 'table_header', 'cluster_args', 'cli_predict', 'RecordError', 'input_devices', 'check_input',
@@ -178,7 +178,6 @@ def cli_calibrate(argv:list[str])->int:
 
 # %% ../nbs/04_deploy_model.ipynb #448e8374
 DEFAULT_THRESHOLD = 0.6   # "uncertain" below this top probability when a model has no calibration
-AUDIO_EXTS = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3')   # what folders are searched for
 CLIP_LEVEL, CLIP_SHARE = 0.99, 0.001   # |sample| >= CLIP_LEVEL on >= CLIP_SHARE of the samples: "clipped"
 
 def default_threads()->int:

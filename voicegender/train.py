@@ -212,7 +212,7 @@ def clip_metrics(pred:pd.DataFrame, # one row a clip: speaker, gender (truth), p
     y = pred.gender.values; yhat = np.where(pred.p_female.values >= threshold, 'female', 'male')
     spk = pred.assign(ok=y == yhat, fem=yhat == 'female').groupby('speaker').agg(gender=('gender','first'),
             acc=('ok','mean'), n=('ok','size'), vote=('fem','mean'), p=('p_female','mean'))
-    spk['majority'] = np.where((spk.vote > 0.5) | ((spk.vote == 0.5) & (spk.p >= threshold)), 'female', 'male')
+    spk['majority'] = speaker_call(spk.vote, spk.p, threshold)
     f1 = f1_score(y, yhat, labels=list(GENDERS), average=None, zero_division=0)
     return dict(n_clips=len(pred), accuracy=accuracy_score(y, yhat), error_rate=1 - accuracy_score(y, yhat),
                 balanced_accuracy=balanced_accuracy_score(y, yhat),
