@@ -134,8 +134,9 @@ def table():
         if folds: rows += scores_rows(f'ResNet-34, {lever}', folds); meta[lever] = dict(folds=len(folds), options=str(LEVERS[lever]))
     if (OUT/'baselines.json').exists():
         for name,folds in json.loads((OUT/'baselines.json').read_text()).items(): rows += scores_rows(name, folds)
-    fused = fusion_folds('level_mic', 'Resemblyzer + LR')
-    if fused: rows += scores_rows('ResNet-34 level_mic + Resemblyzer + LR (late fusion)', fused)
+    for lever in ('level_mic', 'level_mic_cmn'):
+        fused = fusion_folds(lever, 'Resemblyzer + LR')
+        if fused: rows += scores_rows(f'ResNet-34 {lever} + Resemblyzer + LR (late fusion)', fused)
     peer = peer_folds()
     if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
     (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))
