@@ -6,6 +6,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py baselines          # acoustic statistics + LR/GBM, Resemblyzer + LR, same folds and clips
     python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
+    python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
 network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
@@ -172,12 +173,45 @@ def ship(lever):
             if s.get('n_clips'): print(f"  {c} {grp}: balanced {s['balanced_accuracy']:.1%}, speakers {s['speaker_accuracy']:.0%}, "
                                        f"coverage {s['coverage']:.0%} at {s['answered_accuracy']:.1%}, ECE {s['ece']:.1%}")
 
+def noise(lever, baseline='resemblyzer', n=2000, seed=0):
+    """Speaker bootstrap, per held-out corpus (adults): the balanced clip accuracy of LEVER, of its late fusion with the
+    baseline, and of the baseline, when the corpus' test speakers are redrawn with replacement (within each gender);
+    the 95 % interval of the fusion's lead over LEVER. Writes results/crosscorpus_noise.json."""
+    from sklearn.metrics import balanced_accuracy_score
+    from voicegender.data import ADULT_AGE
+    b = pd.read_csv(OUT/f"baseline_{baseline}_lr_model.csv")[['wav', 'p_female']]
+    rng, out = np.random.default_rng(seed), {}
+    for d in sorted((OUT/lever).glob('fold*')):
+        r = pd.read_csv(d/'test_predictions.csv').merge(b, on='wav', suffixes=('', '_b'))
+        r = r[~(r.age < ADULT_AGE)].assign(fused=lambda t: (t.p_female + t.p_female_b)/2)
+        y = (r.gender == 'female').values
+        ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
+        groups = {g: [np.flatnonzero(r.speaker.values == s) for s in r[r.gender == g].speaker.unique()] for g in ('female', 'male')}
+        draws = []
+        for _ in range(n):
+            idx = np.concatenate([groups[g][k] for g in groups for k in rng.integers(0, len(groups[g]), len(groups[g]))])
+            draws.append([ba('p_female', idx), ba('fused', idx), ba('p_female_b', idx)])
+        draws, full = np.array(draws), np.arange(len(r))
+        lead = draws[:, 1] - draws[:, 0]
+        out[r.corpus.iloc[0]] = dict(speakers={g: len(v) for g,v in groups.items()}, clips=len(r),
+            lever=ba('p_female', full), fusion=ba('fused', full), baseline=ba('p_female_b', full),
+            fusion_lead=float(ba('fused', full) - ba('p_female', full)),
+            fusion_lead_95=[float(np.percentile(lead, 2.5)), float(np.percentile(lead, 97.5))],
+            p_fusion_not_ahead=float((lead <= 0).mean()))
+        o = out[r.corpus.iloc[0]]
+        print(f"{r.corpus.iloc[0]}: {lever} {o['lever']:.1%}, fusion {o['fusion']:.1%}, {baseline} {o['baseline']:.1%}; "
+              f"fusion lead {o['fusion_lead']:+.1%} (95 % {o['fusion_lead_95'][0]:+.1%} to {o['fusion_lead_95'][1]:+.1%}; "
+              f"share of draws not ahead {o['p_fusion_not_ahead']:.3f})")
+    dest = ROOT/'results/crosscorpus_noise.json'
+    dest.write_text(json.dumps(dict(lever=lever, baseline=f'{baseline} + LR', draws=n, seed=seed, corpora=out), indent=1))
+    print(f"wrote {dest}")
+
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship'])
+    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever)}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever)}[a.step]()
