@@ -7,6 +7,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
+    python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
 network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
@@ -82,7 +83,7 @@ def baselines():
     for name,(feat,model) in {'acoustic statistics + LR': ('acoustic', lr_model), 'acoustic statistics + GBM': ('acoustic', gbm_model),
                               'Resemblyzer + LR': ('resemblyzer', lr_model)}.items():
         folds = [baseline_fold(feats[feat], images, sp, f, model) for f in sorted(sp.fold.unique())]
-        res[name] = [{k: v for k,v in r.items() if k != 'predictions'} for r in folds]
+        res[name] = [{k: v for k,v in r.items() if k not in ('predictions', 'model')} for r in folds]
         pd.concat([r['predictions'] for r in folds]).to_csv(OUT/f"baseline_{name.split()[0].lower()}_{model.__name__}.csv", index=False)
         print(name, {r['fold']: round(list(r['scores'].values())[0]['adults']['balanced_accuracy'], 3) for r in folds}, flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -173,6 +174,48 @@ def ship(lever):
             if s.get('n_clips'): print(f"  {c} {grp}: balanced {s['balanced_accuracy']:.1%}, speakers {s['speaker_accuracy']:.0%}, "
                                        f"coverage {s['coverage']:.0%} at {s['answered_accuracy']:.1%}, ECE {s['ece']:.1%}")
 
+def ship_fusion():
+    """Fit the Resemblyzer + LR head on the shipped model's training speakers, calibrate it on its validation speakers
+    (the rule of the cross-corpus fusion rows), write it beside the shipped model as JSON, and score the held-out
+    speakers with the shipped model alone and fused, through `Predictor` (the path `predict` takes)."""
+    from voicegender.core import load_audio, SHIPPED_MODEL, read_model_file
+    from voicegender.baselines import cached_features, resemblyzer_encoder, resemblyzer_embedding, lr_model
+    from voicegender.crosscorpus import clip_images, baseline_fold, corpus_scores
+    from voicegender.data import load_splits
+    from voicegender.deploy import Predictor, FUSION_HEAD, FUSION_FORMAT
+    sp = load_splits(HOLDOUT); images = clip_images(clips_table(), WORK/'c40m80_level_cmn')
+    from voicegender.crosscorpus import fold_images
+    wavs = sorted(fold_images(images, sp, 0).wav)
+    enc = resemblyzer_encoder()
+    feats = cached_features(wavs, lambda p: resemblyzer_embedding(enc, load_audio(p)), WORK/'resemblyzer.npz')[0]
+    r = baseline_fold(feats, images, sp, 0, lr_model)
+    pipe = r['model']; scaler, lr = pipe[-2], pipe[-1]
+    settings, _ = read_model_file(SHIPPED_MODEL)
+    head = dict(format=FUSION_FORMAT, embedding='resemblyzer VoiceEncoder, 256 values (voicegender.baselines.resemblyzer_embedding)',
+                mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(), coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]),
+                temperature=float(r['calibration']['temperature']), threshold=float(r['calibration']['threshold']),
+                model_sha256=settings['weights_sha256'],
+                rule='p_female = mean of the model\'s and this head\'s calibrated p(female); uncertain below the mean of their thresholds',
+                training=dict(split=str(HOLDOUT.relative_to(ROOT)), fold=0, clips=int((r['predictions'].role == 'test').sum()),
+                              calibration=r['calibration']))
+    from voicegender.core import atomic_write
+    atomic_write(FUSION_HEAD, json.dumps(head, indent=1))
+    print(f"wrote {FUSION_HEAD} ({FUSION_HEAD.stat().st_size/1024:.0f} KiB)")
+    test = r['predictions'][['wav', 'speaker', 'gender', 'corpus', 'age']]
+    report = dict(clips=len(test), note='the shipped model\'s held-out speakers (in-corpus), through Predictor.predict_file, one thread')
+    for fusion in (False, True):
+        pred = Predictor(fusion=fusion)
+        t = time.perf_counter()
+        p = [pred.predict_file(w).get('probabilities') for w in test.wav]
+        ms = 1000*(time.perf_counter() - t)/len(test)
+        d = test.assign(p_female=[q['female'] if q else 0.5 for q in p])
+        sc = corpus_scores(d, pred.threshold)
+        report['fused' if fusion else 'alone'] = dict(ms_per_clip=round(ms, 1), threshold=pred.threshold, scores=sc)
+        print(f"{'fused' if fusion else 'alone'} ({ms:.1f} ms a clip): " + '; '.join(
+            f"{c} {s['adults']['balanced_accuracy']:.1%} (coverage {s['adults']['coverage']:.0%} at {s['adults']['answered_accuracy']:.1%})"
+            for c,s in sc.items() if s.get('adults', {}).get('n_clips')))
+    (ROOT/'results/fusion_heldout.json').write_text(json.dumps(report, indent=1, default=float))
+
 def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     """Speaker bootstrap, per held-out corpus (adults): the balanced clip accuracy of LEVER, of its late fusion with the
     baseline, and of the baseline, when the corpus' test speakers are redrawn with replacement (within each gender);
@@ -208,10 +251,10 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise'])
+    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise', 'ship_fusion'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever)}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion}[a.step]()

@@ -120,7 +120,7 @@ def baseline_fold(features:pd.DataFrame, # one row a clip, indexed by its audio 
     logit = lambda X: np.log(np.clip(model.predict_proba(X), 1e-6, 1))   # classes 0 = female, 1 = male
     cal = fit_calibration(logit(X['valid']), items.gender[items.role == 'valid'])
     test = items[items.role == 'test'].assign(p_female=softmax(logit(X['test']), cal['temperature'])[:, 0])
-    return dict(fold=fold, calibration=cal, scores=corpus_scores(test, cal['threshold']), predictions=test)
+    return dict(fold=fold, calibration=cal, scores=corpus_scores(test, cal['threshold']), predictions=test, model=model)
 
 # %% ../nbs/03b_crosscorpus.ipynb #bd55ee20
 SCORE_KEYS = ('balanced_accuracy', 'speaker_accuracy', 'coverage', 'answered_accuracy', 'ece')

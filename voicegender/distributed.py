@@ -273,7 +273,7 @@ def cli_cluster(command:str, # 'predict' or 'segment'
     except ImportError: say("error: --workers/--scheduler need Dask: pip install 'voicegender[cluster]'"); return 2
     seg = command == 'segment'
     kw = {} if seg else dict(vad=a.vad, threshold=a.threshold, use_calibration=not a.no_calibration, hop=a.hop,
-                             max_seconds=a.max_seconds, engine=a.engine)
+                             max_seconds=a.max_seconds, engine=a.engine, fusion=a.fusion)
     try: pred = Predictor(a.model, **kw)   # here first: a missing or bad model stops the job before it starts
     except (FileNotFoundError, RuntimeError, ValueError) as e: say(f"error: {e}"); return 2
     say(f"model: {pred}")
