@@ -107,7 +107,7 @@ def ensemble_row(names=('base', 'rel_deltas')):
 
 def baseline_oof(cache:str, make, columns=None)->pd.DataFrame|None:
     "Out-of-fold p(female) of a baseline refitted on the same folds from its feature cache (no audio read); None without it."
-    from voicegender.baselines import cached_features, cross_validate as fit_folds
+    from voicegender.baselines import cached_features, fit_folds
     from voicegender.data import load_splits
     f, clips = Path(cache), pd.read_csv('results/clips.csv')
     if not f.exists(): return None

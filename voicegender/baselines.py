@@ -14,10 +14,10 @@ from .data import load_splits
 # %% auto #0
 __all__ = ['RESULT_COLUMNS', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 'CV_MEL', 'PARTS', 'update_results_row',
            'fold_rows', 'speaker_votes', 'score_probs', 'lr_model', 'mlp_model', 'gbm_model', 'FoldEnsemble', 'Frozen',
-           'cross_validate', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder',
-           'resemblyzer_embedding', 'plot_embeddings_2d', 'suspect_speakers', 'pitch_features', 'acoustic_features',
-           'kaggle_voice', 'holdout_vote', 'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model', 'cv_train_test',
-           'median_ms', 'run_baselines', 'cli_baselines']
+           'fit_folds', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder', 'resemblyzer_embedding',
+           'plot_embeddings_2d', 'suspect_speakers', 'pitch_features', 'acoustic_features', 'kaggle_voice',
+           'holdout_vote', 'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model', 'cv_train_test', 'median_ms',
+           'run_baselines', 'cli_baselines']
 
 # %% ../nbs/06_baselines.ipynb #b50b83e9
 RESULT_COLUMNS = ['method', 'params', 'pretrained_weights_loaded', 'clip_acc_mean', 'clip_acc_std', 'speaker_acc',
@@ -170,11 +170,11 @@ def _fit(model, X, y, groups):
     if 'groups' in inspect.signature(model.fit).parameters: return model.fit(X, y, groups=groups)
     return model.fit(X, y)
 
-def cross_validate(X:np.ndarray, # one feature row per clip of `clips`
-                   clips:pd.DataFrame, splits:pd.DataFrame,
-                   make_model, # () -> a fresh scikit-learn classifier
-                   use_valid:bool=True, # train on train+valid speakers
-                  )->dict: # `score_probs` output plus fit times and the fitted models
+def fit_folds(X:np.ndarray, # one feature row per clip of `clips`
+              clips:pd.DataFrame, splits:pd.DataFrame,
+              make_model, # () -> a fresh scikit-learn classifier
+              use_valid:bool=True, # train on train+valid speakers
+             )->dict: # `score_probs` output plus fit times and the fitted models
     "Train a fresh model per saved fold, predict its test speakers, score."
     X = np.asarray(X, dtype=np.float64); y = gender_index(clips.gender)
     if len(X) != len(clips): raise ValueError(f"{len(X)} feature rows for {len(clips)} clips")
@@ -194,7 +194,7 @@ def cross_validate(X:np.ndarray, # one feature row per clip of `clips`
 
 # %% ../nbs/06_baselines.ipynb #c87de639
 def result_row(method:str, # the row's key in the results table
-               scores:dict, # `score_probs`/`cross_validate` output
+               scores:dict, # `score_probs`/`fit_folds` output
                params=None, # parameter count (str or int)
                pretrained:bool=False, # were pretrained weights loaded?
                cpu_ms=None, # CPU milliseconds per clip, features included
@@ -548,7 +548,7 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
 
     if 'majority' in parts:
         from sklearn.dummy import DummyClassifier
-        r = cross_validate(np.zeros((len(clips), 1)), clips, splits, lambda: DummyClassifier(strategy='most_frequent'))
+        r = fit_folds(np.zeros((len(clips), 1)), clips, splits, lambda: DummyClassifier(strategy='most_frequent'))
         put(result_row('majority class (always the commoner label)', r, params=0, cpu_ms=0.0,
             notes=f"reference: balanced accuracy {r['summary']['balanced_acc_mean']:.1f} %"), _report(r))
 
@@ -567,7 +567,7 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                     ('Resemblyzer embedding (no trimming) + LR', False, lr_model),
                     ('Resemblyzer embedding + MLP fold-ensemble', True, ens(mlp_model))]
         for method, trim, make in variants:
-            r = cross_validate(emb[trim][1], emb[trim][0], splits, make)
+            r = fit_folds(emb[trim][1], emb[trim][0], splits, make)
             head = r['models'][0]
             ms = median_ms(lambda p: head.predict_proba(resemblyzer_embedding(enc, load_audio(p), trim=trim)[None]), timing)
             sus = suspect_speakers(r['votes']).speaker.tolist()
@@ -597,7 +597,7 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                     ('pitch stats alone (pyin+YIN, 5) + LR', ('pitch',), lr_model)]
         for method, use, make in variants:
             Xu = A.loc[c.path.astype(str), [k for g in use for k in ACOUSTIC_GROUPS[g]]].values
-            r = cross_validate(Xu, c, splits, make)
+            r = fit_folds(Xu, c, splits, make)
             put(result_row(method, r, params=n_params(r['models'][0]), cpu_ms=feat_ms[use],
                 notes=f"DC removed, 50 Hz high-pass, statistics over frames within 30 dB of the loudest; "
                       f"balanced acc {r['summary']['balanced_acc_mean']:.1f} %; clips with no pyin-voiced frame: "
@@ -614,7 +614,7 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
             cv_probs, cv_ms, cv_models = {}, {}, {}
             for kind in ('lr', 'mlp'):
                 cvr = cv_train_test(npz, kind, limit=cv_limit)
-                r = cross_validate(X, c, splits, lambda: Frozen(cvr['model']))
+                r = fit_folds(X, c, splits, lambda: Frozen(cvr['model']))
                 cv_probs[kind] = (c, r)
                 allacc = 100*float((r['pred'] == gender_index(c.gender)).mean())
                 ms = cv_ms[kind] = median_ms(lambda p: cvr['model'].predict_proba(cv_mel_vector(p)[None]), timing)
@@ -634,7 +634,7 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                 ca, A = acoustic
                 ca = ca[ca.path.astype(str).isin(p_cv.index)].reset_index(drop=True)
                 Xm = np.c_[A.loc[ca.path.astype(str), ACOUSTIC_GROUPS['mfcc']].values, logit(p_cv.loc[ca.path.astype(str)].values)]
-                r = cross_validate(Xm, ca, splits, lr_model)
+                r = fit_folds(Xm, ca, splits, lr_model)
                 put(result_row('MFCC mean/std (24) + Common Voice LR logit + LR', r, params=n_params(r['models'][0]),
                     cpu_ms=feat_ms[('mfcc',)] + cv_ms['lr'],
                     notes=f"stacking: the frozen Common Voice LR's logit as a 25th feature; "
