@@ -346,7 +346,7 @@ def plot_embeddings_2d(E:np.ndarray, # (n, d) one row per clip
 
 # %% ../nbs/06_baselines.ipynb #650ed2a0
 def suspect_speakers(votes:pd.DataFrame, # `score_probs(...)['votes']`
-                     min_share:float=0.9, # share of a speaker's clips called the other gender
+                     min_share:float=AUDIT_SHARE, # share of a speaker's clips called the other gender
                     )->pd.DataFrame:
     "Speakers whose clips an out-of-fold model calls the other gender almost always: candidates for a label audit."
     share_female = votes.n_called_female/votes.n_clips

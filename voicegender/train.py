@@ -291,7 +291,7 @@ def train_fold(run_dir:str|Path, # where this run's files go
 
 # %% ../nbs/03_train.ipynb #081229bf
 def label_audit(oof:pd.DataFrame, # out-of-fold predictions: speaker, gender, p_female
-                min_share:float=0.8, # flag when at least this share of clips gets the other class
+                min_share:float=AUDIT_SHARE, # flag when at least this share of clips gets the other class
                )->pd.DataFrame: # one row a speaker, `flagged` marks suspects
     "Speakers whose clips the models consistently assign to the other class: candidates for a wrong label (not changed)."
     d = oof.assign(other=np.where(oof.gender == 'female', oof.p_female < 0.5, oof.p_female >= 0.5))
