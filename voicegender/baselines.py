@@ -517,8 +517,8 @@ PARTS = ('majority', 'resemblyzer', 'acoustic', 'commonvoice', 'kaggle')
 def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                   splits:pd.DataFrame, # saved folds
                   out:str|Path='results/baselines.csv', # results table
-                  cache:str|Path='results', # where feature caches and JSON reports go
-                  shared:str|Path='../shared/data', # voicegender/voice.csv and commonvoice_mel/cv_mel128.npz
+                  cache:str|Path=RESULTS, # where feature caches and JSON reports go
+                  shared:str|Path=SHARED_DATA, # voicegender/voice.csv and commonvoice_mel/cv_mel128.npz
                   parts=PARTS, # which baselines
                   figure:str|Path|None='pngs/embeddings_pca.png',
                   cv_limit:int|None=None, # Common Voice training clips (None: all)
@@ -679,8 +679,8 @@ def cli_baselines(argv:list[str])->int:
     p.add_argument('--data', default=None, help="corpus root, used when --clips does not exist")
     p.add_argument('--splits', default='results/splits.csv')
     p.add_argument('--out', default='results/baselines.csv')
-    p.add_argument('--cache', default='results', help="feature caches and baselines_details.json")
-    p.add_argument('--shared', default='../shared/data', help="folder with voicegender/voice.csv and commonvoice_mel/")
+    p.add_argument('--cache', default=RESULTS, help="feature caches and baselines_details.json")
+    p.add_argument('--shared', default=SHARED_DATA, help="folder with voicegender/voice.csv and commonvoice_mel/")
     p.add_argument('--only', nargs='+', choices=PARTS, default=list(PARTS))
     p.add_argument('--figure', default='pngs/embeddings_pca.png')
     p.add_argument('--cv-limit', type=int, default=None, help="Common Voice training clips (default: all)")

@@ -5,7 +5,7 @@
 # %% ../nbs/10_cli.ipynb #794bde5c
 from __future__ import annotations
 import os, sys, argparse, importlib, json
-from pathlib import Path
+from pathlib import Path   # no numpy at import: `main` sets the BLAS threads of predict/segment/serve first
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ONE_BLAS_THREAD', 'main', 'cli_download', 'cli_prepare', 'cli_split']
@@ -74,11 +74,12 @@ def cli_download(argv):
 
 # %% ../nbs/10_cli.ipynb #845aa255
 def cli_prepare(argv):
+    from voicegender.core import RESULTS, writable_folder
     p = _parser('prepare', COMMANDS['prepare'][1])
     _data_arg(p)
     p.add_argument('--out', default=None, help="image root (default: mfc_dataset, or mfc_distorted with --distort)")
     p.add_argument('--maps', default=None, help="where the maps go (default: maps, or maps/distorted with --distort)")
-    p.add_argument('--results', default='results', help="where the clip table and the ingest report go")
+    p.add_argument('--results', default=RESULTS, help="where the clip table and the ingest report go")
     p.add_argument('--seconds', type=float, default=1.0, help="fixed clip duration (pad or crop)")
     p.add_argument('--workers', type=int, default=None, help="processes (default: all cores)")
     p.add_argument('--force', action='store_true', help="redo images that exist")
@@ -99,7 +100,6 @@ def cli_prepare(argv):
     from voicegender.mfcc import prepare
     try: clips,report,root = _clips(a.data)
     except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 1
-    from voicegender.core import writable_folder
     try: res = writable_folder(a.results, 'results')
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 1
     clips.to_csv(res/'clips.csv', index=False)

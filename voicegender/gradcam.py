@@ -345,7 +345,7 @@ PICKLE_WARNING = ("warning: {path} is a pickle (fastai's export): loading it run
 
 def gradcam_run(run_dir:str|Path, # results/<run>: config.json and model.pkl (a pickle: only runs you trained yourself)
                 pngs:str|Path='pngs', # where the figures go
-                results:str|Path='results', # where gradcam_*.json go
+                results:str|Path=RESULTS, # where gradcam_*.json go
                 max_clips:int=200, # at most this many test clips (spread over speakers)
                 layer:str='auto', # a stage name, or 'auto' (`choose_layer`)
                 fractions:tuple=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5), # the chosen layer's deletion-curve points
@@ -458,7 +458,7 @@ def cli_gradcam(argv:list[str])->int:
                                 "on a run's held-out test speakers.")
     p.add_argument('--run', required=True, help="results/<run> (holds config.json and model.pkl). model.pkl is a pickle "
                    "and loading it runs code stored in it: only name runs you trained yourself")
-    p.add_argument('--pngs', default='pngs'); p.add_argument('--results', default='results', help="where gradcam_*.json go")
+    p.add_argument('--pngs', default='pngs'); p.add_argument('--results', default=RESULTS, help="where gradcam_*.json go")
     p.add_argument('--max-clips', type=int, default=200, help="at most this many test clips, spread over speakers")
     p.add_argument('--layer', default='auto', choices=['auto', *LAYERS])
     p.add_argument('--fractions', default='0.02,0.05,0.1,0.2,0.3,0.5', help="deletion-curve points (shares of pixels)")

@@ -232,7 +232,7 @@ def confusion_png(cm, path:str|Path, title:str=''):
     Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
 
 # %% ../nbs/03_train.ipynb #f680809a
-def new_run_dir(name:str|None=None, root:str|Path='results', overwrite:bool=False)->Path:
+def new_run_dir(name:str|None=None, root:str|Path=RESULTS, overwrite:bool=False)->Path:
     "results/<name> (default: a timestamp); an existing finished run is never overwritten unless asked."
     d = Path(root)/(name or time.strftime('run-%Y%m%d-%H%M%S'))
     if (d/'metrics.json').exists() and not overwrite:
@@ -388,7 +388,7 @@ def cli_train(argv):
               class_weights=a.class_weights, label_smoothing=a.label_smoothing, mixup=a.mixup, seed=a.seed,
               train_on_valid=a.train_on_valid, exclude_speakers=a.exclude_speakers)
     try:
-        run = new_run_dir(a.name, overwrite=a.overwrite) if not a.cv else Path('results')/(a.name or
+        run = new_run_dir(a.name, overwrite=a.overwrite) if not a.cv else Path(RESULTS)/(a.name or
               time.strftime('cv-%Y%m%d-%H%M%S'))
         if a.cv:
             r = cross_validate(run, splits=a.splits, **kw)
