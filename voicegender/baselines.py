@@ -373,9 +373,10 @@ def _highpass(y:np.ndarray, sr:int, hz:float)->np.ndarray:
     return ss.sosfiltfilt(ss.butter(4, hz, 'highpass', fs=sr, output='sos'), y).astype(np.float32)
 
 # %% ../nbs/06_baselines.ipynb #ddad7dec
-def pitch_features(x:np.ndarray, sr:int=SR, fmin:float=60., fmax:float=400., frame:int=1024, hop:int=160,
-                   top_db:float=30., margin:float=0.1,
-                   resolution:float=0.5, # pyin's pitch grid in semitones (librosa's default 0.1 is 7x slower)
+def pitch_features(x:np.ndarray, sr:int=SR, fmin:float=ACOUSTIC['fmin'], fmax:float=ACOUSTIC['fmax'],
+                   frame:int=ACOUSTIC['pitch_frame'], hop:int=ACOUSTIC['hop'], top_db:float=ACOUSTIC['top_db'],
+                   margin:float=ACOUSTIC['margin'],
+                   resolution:float=ACOUSTIC['resolution'], # pyin's pitch grid in semitones (librosa's default 0.1 is 7x slower)
                   )->dict: # the 5 'pitch' features
     "F0 statistics of the loud voiced frames (pyin) and the median YIN F0 of the loud frames."
     import librosa
@@ -401,8 +402,9 @@ def pitch_features(x:np.ndarray, sr:int=SR, fmin:float=60., fmax:float=400., fra
 # %% ../nbs/06_baselines.ipynb #f94d4c60
 def acoustic_features(y:np.ndarray, sr:int=SR,
                       parts=('pitch', 'spectral', 'mfcc'), # which groups of ACOUSTIC_GROUPS
-                      fmin:float=60., fmax:float=400., highpass:float=50., pitch_frame:int=1024, n_fft:int=512,
-                      hop:int=160, top_db:float=30., margin:float=0.1, resolution:float=0.5,
+                      fmin:float=ACOUSTIC['fmin'], fmax:float=ACOUSTIC['fmax'], highpass:float=ACOUSTIC['highpass'],
+                      pitch_frame:int=ACOUSTIC['pitch_frame'], n_fft:int=ACOUSTIC['n_fft'], hop:int=ACOUSTIC['hop'],
+                      top_db:float=ACOUSTIC['top_db'], margin:float=ACOUSTIC['margin'], resolution:float=ACOUSTIC['resolution'],
                      )->dict: # named floats, ACOUSTIC_COLUMNS order
     "Pitch, spectral-shape and MFCC statistics of one clip (see `ACOUSTIC`)."
     import librosa

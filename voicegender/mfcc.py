@@ -32,8 +32,8 @@ def mel_filters(sr:int, n_fft:int, n_mels:int)->np.ndarray: # (n_mels, 1 + n_fft
 
 def mfcc(y:np.ndarray, # mono samples
          sr:int=SR, # their rate
-         n_mfcc:int=12, n_mels:int=40, win_ms:float=25.0, hop_ms:float=10.0, lifter:int=22,
-         preemph:float=0.97)->np.ndarray: # (n_mfcc, frames), row 0 is c0
+         n_mfcc:int=MFCC['n_mfcc'], n_mels:int=MFCC['n_mels'], win_ms:float=MFCC['win_ms'], hop_ms:float=MFCC['hop_ms'],
+         lifter:int=MFCC['lifter'], preemph:float=MFCC['preemph'])->np.ndarray: # (n_mfcc, frames), row 0 is c0
     "MFCCs of `y` with the reference recipe (pre-emphasis, then librosa's MFCC of its log-mel power spectrogram)."
     n_fft = round(sr*win_ms/1000)
     if len(y) < n_fft: y = np.pad(y, (0, n_fft-len(y)))
