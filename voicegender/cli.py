@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #794bde5c
 from __future__ import annotations
-import os, sys, argparse, importlib, json
+import os, sys, argparse, importlib
 from pathlib import Path   # no numpy at import: `main` sets the BLAS threads of predict/segment/serve first
 
 # %% auto #0

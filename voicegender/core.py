@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #efa73e63
 from __future__ import annotations
-import os, stat, errno, math, struct, warnings, json, hashlib, importlib.resources, contextlib, threading
+import os, stat, errno, struct, warnings, json, hashlib, importlib.resources, contextlib, threading
 from pathlib import Path
 import numpy as np, soundfile as sf
 

@@ -5,7 +5,7 @@
 
 # %% ../nbs/04_deploy_model.ipynb #453e449e
 from __future__ import annotations
-import os, sys, json, time, argparse, datetime, hashlib, threading, warnings, functools, itertools
+import os, sys, json, time, argparse, datetime, hashlib, threading, itertools
 from pathlib import Path
 import numpy as np, soundfile as sf
 from fastcore.basics import patch
@@ -109,7 +109,6 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
               model:str|Path|None=None, # default: run_dir/model.safetensors
              )->dict: # what is written to calibration.json
     "Fit the temperature and the 'uncertain' threshold on a run's validation speakers; report on its test speakers."
-    import pandas as pd
     from PIL import Image
     from voicegender.train import image_items, fold_items
     from voicegender.data import load_splits

@@ -4,11 +4,11 @@
 
 # %% ../nbs/12_distributed.ipynb #dsk002
 from __future__ import annotations
-import os, sys, json, glob, time, functools, argparse
+import os, sys, json, glob, functools, argparse
 from pathlib import Path
 from .core import atomic_write
-from .deploy import Predictor, find_audio, format_row, table_header, cluster_args
-from .segment import output_paths, segment_file, FORMATS, DECODER, summary_row, summary_header
+from .deploy import Predictor, format_row, table_header
+from .segment import output_paths, segment_file, FORMATS, summary_row, summary_header
 
 # %% auto #0
 __all__ = ['LIST_EXTS', 'PREDICT_COLUMNS', 'SEGMENT_COLUMNS', 'RECORDS', 'read_list', 'plan', 'worker_predictor', 'predict_task',
@@ -242,17 +242,15 @@ def local_client(n_workers:int, # worker processes
                                  silence_logs=logging.ERROR), **kw})
 
 class ProgressBar:
-    "A progress bar on stderr: files done of all, failures, files a second."
-    def __init__(self, total:int, on:bool=True, width:int=30):
-        self.total, self.on, self.width, self.k, self.failed, self.t0 = total, on, width, 0, 0, time.perf_counter()
-    def clear(self):
-        if self.on: print('\r\033[K', end='', file=sys.stderr, flush=True)
+    "tqdm on stderr: files done of all, with the failures so far."
+    def __init__(self, total:int, on:bool=True):
+        from tqdm.auto import tqdm
+        self.bar, self.done, self.failed = tqdm(total=total, unit='file', file=sys.stderr, disable=not on), 0, 0
+    def clear(self): self.bar.clear()
     def __call__(self, r:dict):
-        self.k += 1; self.failed += 'error' in r
-        if not self.on: return
-        n = int(self.width*self.k/max(self.total, 1)); rate = self.k/max(time.perf_counter() - self.t0, 1e-6)
-        print(f"\r[{'#'*n}{'.'*(self.width - n)}] {self.k}/{self.total} files, {self.failed} failed, {rate:.1f} files/s",
-              end='\n' if self.k == self.total else '', file=sys.stderr, flush=True)
+        self.done += 1; self.failed += 'error' in r
+        self.bar.set_postfix(failed=self.failed, refresh=False); self.bar.update()
+        if self.done >= self.bar.total: self.bar.close()
 
 def _client(a):
     "A Client for --scheduler (address or scheduler file), or a fresh LocalCluster of --workers processes."

@@ -4,10 +4,9 @@
 
 # %% ../nbs/03a_model.ipynb #e33b5a25
 from __future__ import annotations
-import os, io, sys, json, hashlib, importlib.resources, warnings
+import io, sys, json, warnings
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torchvision
-from PIL import Image
 from .core import *
 from .mfcc import model_input, IMAGENET_STATS
 
@@ -109,12 +108,11 @@ def export_onnx(model:str|Path, # NAME.safetensors (+ NAME.json)
                 out:str|Path|None=None, # default: NAME.onnx beside it
                )->Path:
     "Write the model's network as an ONNX file (input `images`: (n, 3, h, w) normalised; output `logits`) + its JSON."
-    import shutil
     src = Path(model); m = load_model(src)
     out = Path(out) if out else src.with_suffix('.onnx')
     if out.suffix != '.onnx': raise ValueError(f"{out}: an ONNX file ends in .onnx")
     atomic_write(out, onnx_graph(m.net, m.size))
-    if settings_path(out) != settings_path(src): shutil.copyfile(settings_path(src), settings_path(out))
+    if settings_path(out) != settings_path(src): atomic_write(settings_path(out), settings_path(src).read_bytes())
     return out
 
 def cli_export_onnx(argv:list[str])->int:

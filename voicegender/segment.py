@@ -5,7 +5,7 @@ inaSpeechSegmenter, Praat and diarization tools read."""
 
 # %% ../nbs/11_segment.ipynb #seg002
 from __future__ import annotations
-import os, sys, json, time, math, argparse
+import sys, json, time, math, argparse
 from pathlib import Path
 import numpy as np, soundfile as sf
 from .core import *

@@ -28,10 +28,10 @@ except ImportError as e:
 __all__ = ['MAX_UPLOAD_BYTES', 'UPLOAD_TIMEOUT', 'PUBLIC_PATHS', 'LOOPBACK_NAMES', 'LIVE_WINDOW', 'LIVE_HOP', 'LIVE_RATES',
            'LIVE_MAX_MESSAGE', 'Label', 'MAX_SEGMENT_SECONDS', 'SEGMENT_TIMEOUT', 'SEGMENT_JOBS', 'ERRORS', 'MAX_QUEUE',
            'WORK_TIMEOUT', 'SEGMENT_ERRORS', 'LIVE_IDLE', 'PAGE', 'MAX_CONNECTIONS', 'TOKEN_ENV', 'TimedPredictor',
-           'WindowBatcher', 'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities', 'Timings',
-           'Prediction', 'ErrorMessage', 'Health', 'make_app', 'Segment', 'SegmentTotals', 'SegmentTimings',
-           'Segmentation', 'AudioTooLong', 'segment_upload', 'add_segment', 'close_reason', 'live_session',
-           'port_problem', 'warm_up', 'cli_serve']
+           'WindowBatcher', 'AudioTooLong', 'decode_upload', 'UploadLimit', 'Guard', 'LiveStream', 'Probabilities',
+           'Timings', 'Prediction', 'ErrorMessage', 'Health', 'upload_bytes', 'queued_work', 'make_app', 'Segment',
+           'SegmentTotals', 'SegmentTimings', 'Segmentation', 'segment_upload', 'add_segment', 'close_reason',
+           'live_session', 'port_problem', 'warm_up', 'cli_serve']
 
 # %% ../nbs/09_serve.ipynb #9c514be3
 class TimedPredictor(Predictor):
@@ -87,6 +87,9 @@ class WindowBatcher:
                 for j in jobs: j[3].set_exception(e)
 
 # %% ../nbs/09_serve.ipynb #9e9490b5
+class AudioTooLong(AudioError):
+    "An upload longer than the server segments."
+
 def decode_upload(data:bytes, # the uploaded file's content
                   filename:str|None=None, # its name (only the extension is used, and the messages name it)
                   max_seconds:float|None=60., # read at most this much
@@ -286,6 +289,35 @@ def _validation_message(request:Request, exc:RequestValidationError)->str:
         msg += f" (send the audio as the multipart form field 'file', e.g. curl -F file=@clip.wav http://127.0.0.1:8000{path})"
     return msg
 
+async def upload_bytes(file:UploadFile)->tuple[bytes,str]: # (content, name)
+    "An upload's bytes and name; 422 when it is empty."
+    data, name = await file.read(), file.filename or 'upload'
+    if not data: raise HTTPException(422, f"{name}: the uploaded file is empty (0 bytes)")
+    return data, name
+
+async def queued_work(app:FastAPI, name:str, # the upload's name, for the messages
+                      work, # () -> result, run in the thread pool
+                      timeout:float, # seconds, else 503
+                      verb:str, # what did not finish in time: 'scored', 'segmented'
+                      counters:tuple=('queued',), # `app.state` counters held until the work really ends
+                      on_timeout=None, # called when the time is up (e.g. to ask the work to stop)
+                      hint:str='', retry:str='5'):
+    "Run an upload's work holding its queue slots until it really ends (even after a time-out); its audio errors as 4xx."
+    for c in counters: setattr(app.state, c, getattr(app.state, c) + 1)
+    job = asyncio.ensure_future(run_in_threadpool(work))
+    def done(j):
+        for c in counters: setattr(app.state, c, getattr(app.state, c) - 1)
+        if not j.cancelled(): j.exception()                       # retrieved: no "never retrieved" log after a time-out
+    job.add_done_callback(done)
+    try: return await asyncio.wait_for(asyncio.shield(job), timeout)
+    except asyncio.TimeoutError:
+        if on_timeout: on_timeout()
+        raise HTTPException(503, f"{name}: not {verb} within {timeout:g} s (the server is overloaded); try again later{hint}",
+                            {'Retry-After': retry}) from None
+    except AudioError as e:
+        raise HTTPException(413 if isinstance(e, AudioTooLong) else 415 if e.problem.startswith('not readable') else 422,
+                            str(e)) from None
+
 def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, or a model path (default: the shipped model)
              max_upload_bytes:int=MAX_UPLOAD_BYTES,
              upload_timeout:float|None=UPLOAD_TIMEOUT, # seconds a request body may take (None: no limit)
@@ -329,9 +361,7 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
     @app.post('/predict', response_model=Prediction, responses=ERRORS, summary="The speaker's gender in an audio file")
     async def predict(file:UploadFile=File(description="WAV, FLAC, OGG or MP3 (others need ffmpeg); any rate, "
                                                        "any channels; the first 60 s are used")):
-        data = await file.read()
-        name = file.filename or 'upload'
-        if not data: raise HTTPException(422, f"{name}: the uploaded file is empty (0 bytes)")
+        data, name = await upload_bytes(file)
         def work():
             t = time.perf_counter()
             y, seconds, notes = decode_upload(data, name, pred.max_seconds)
@@ -344,15 +374,7 @@ def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, 
         if app.state.queued >= max_queue:
             raise HTTPException(503, f"{name}: the server is busy ({max_queue} uploads are being scored or waiting); "
                                      "try again in a few seconds", {'Retry-After': '2'})
-        app.state.queued += 1                    # freed when the work really ends, even after a time-out
-        job = asyncio.ensure_future(run_in_threadpool(work))
-        job.add_done_callback(lambda _: setattr(app.state, 'queued', app.state.queued - 1))
-        try: res, ms = await asyncio.wait_for(asyncio.shield(job), work_timeout)
-        except asyncio.TimeoutError:
-            raise HTTPException(503, f"{name}: not scored within {work_timeout:g} s (the server is overloaded); "
-                                     "try again later", {'Retry-After': '5'}) from None
-        except AudioError as e:
-            raise HTTPException(415 if e.problem.startswith('not readable') else 422, str(e)) from None
+        res, ms = await queued_work(app, name, work, work_timeout, 'scored')
         return Prediction(filename=name, timings_ms=Timings(**{k: round(v, 2) for k,v in ms.items()}), **res)
 
     @app.websocket('/live')
@@ -393,9 +415,6 @@ class Segmentation(BaseModel):
     threshold: float = Field(description="'uncertain' below this top probability")
     warnings: list[str]
     timings_ms: SegmentTimings
-
-class AudioTooLong(AudioError):
-    "An upload longer than the server segments."
 
 # %% ../nbs/09_serve.ipynb #14270037
 def segment_upload(data:bytes, # the uploaded file's content
@@ -443,27 +462,13 @@ def add_segment(app:FastAPI, pred:Predictor,
               summary="Who speaks when: the female, male and no-speech turns of a recording, with totals")
     async def segment(file:UploadFile=File(description="WAV, FLAC, OGG or MP3 (others need ffmpeg); any rate, any "
                                                       f"channels; at most {max_seconds:g} s")):
-        data = await file.read()
-        name = file.filename or 'upload'
-        if not data: raise HTTPException(422, f"{name}: the uploaded file is empty (0 bytes)")
+        data, name = await upload_bytes(file)
         if app.state.queued >= max_queue or app.state.segmenting >= max_jobs:
             raise HTTPException(503, f"{name}: the server is busy ({app.state.segmenting} segmentation(s), "
                                      f"{app.state.queued} upload(s) in work); try again in a few seconds", {'Retry-After': '5'})
         cancel = threading.Event()
-        app.state.queued += 1; app.state.segmenting += 1            # freed when the work really ends
-        job = asyncio.ensure_future(run_in_threadpool(segment_upload, data, name, pred, max_seconds, cancel))
-        def done(j):
-            app.state.queued -= 1; app.state.segmenting -= 1
-            if not j.cancelled(): j.exception()                      # retrieved: no "never retrieved" log after a time-out
-        job.add_done_callback(done)
-        try: res = await asyncio.wait_for(asyncio.shield(job), timeout)
-        except asyncio.TimeoutError:
-            cancel.set()
-            raise HTTPException(503, f"{name}: not segmented within {timeout:g} s (the server is overloaded); "
-                                     "try again later, or run `voicegender segment` on it", {'Retry-After': '10'}) from None
-        except AudioTooLong as e: raise HTTPException(413, str(e)) from None
-        except AudioError as e:
-            raise HTTPException(415 if e.problem.startswith('not readable') else 422, str(e)) from None
+        res = await queued_work(app, name, lambda: segment_upload(data, name, pred, max_seconds, cancel), timeout, 'segmented',
+                                ('queued', 'segmenting'), cancel.set, ', or run `voicegender segment` on it', '10')
         return Segmentation(filename=name, **res)
     return app
 
