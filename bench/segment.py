@@ -16,7 +16,9 @@ themself; both genders in the pool), 1-4 clips a turn, 0.3-1.5 s pauses, in thre
 each clip's speech (Silero VAD on the clean clip, first to last speech sample) carries its speaker's gender,
 everything else is no speech; scored on 10 ms frames, 0.1 s either side of a reference boundary not scored.
 
-Scores per tool: frame accuracy on the speech (the label must be the right gender), false speech on the non-speech
+Scores per tool: frame accuracy on the speech (the label must be the right gender; split into missed speech and wrong
+gender), the same accuracy without the pauses of 0.3 s or more inside a clip (which the reference counts as speech:
+read speech has long ones), false speech on the non-speech
 (and on the music stretches alone), error of the female share of speaking time (points), speed (seconds of audio per
 CPU second: real time per core; each tool runs in its own process with one thread) and peak memory (the process'
 peak RSS). Writes results/segment_bench.json and prints a table.
@@ -85,18 +87,21 @@ def music_like(seconds, rng):
         y += ss.lfilter(b, a, rng.normal(0, 1, n))*0.5
     return (y/np.abs(y).max()*rng.uniform(0.2, 0.4)).astype(np.float32)
 
+PAUSE = 0.3   # a pause inside a clip at least this long (between Silero's speech stretches) is not scored by the pauses view
+
 def clip_audio(path, cache={}):
-    "A clip at 16 kHz without DC offset, peak 0.5, and its speech span (Silero, first to last sample)."
+    "A clip at 16 kHz without DC offset, peak 0.5, its speech span (Silero, first to last sample) and its pauses >= PAUSE."
     if path not in cache:
         from voicegender.core import load_audio
-        from voicegender.deploy import speech_segments
+        from voicegender.speech import speech_segments
         y = load_audio(path); y = y - y.mean(); y = (y/max(np.abs(y).max(), 1e-6)*0.5).astype(np.float32)
         s = speech_segments(y)
-        cache[path] = (y, (s[0][0], s[-1][1]) if s else None)
+        pauses = [(a[1], b[0]) for a,b in zip(s, s[1:]) if b[0] - a[1] >= PAUSE*SR]
+        cache[path] = (y, (s[0][0], s[-1][1]) if s else None, pauses)
     return cache[path]
 
 def build_pieces(clips:pd.DataFrame, minutes:float, seed:int):
-    "Turns of alternating speakers: a list of (audio, label) pieces, label per sample run (0 no speech, 1 f, 2 m)."
+    "Turns of alternating speakers: (kind, audio, label) pieces, label per sample (0 no speech, 1 f, 2 m; + 3 in a pause >= PAUSE inside a clip)."
     rng = np.random.default_rng(seed)
     by_spk = {s: d.path.tolist() for s,d in clips.groupby('speaker')}
     gender = dict(zip(clips.speaker, clips.gender))
@@ -105,9 +110,10 @@ def build_pieces(clips:pd.DataFrame, minutes:float, seed:int):
         spk = rng.choice([s for s in sorted(by_spk) if s != prev]); prev = spk
         gain = rng.uniform(0.5, 1.0)
         for path in rng.choice(by_spk[spk], size=rng.integers(1, 5)):
-            y, span = clip_audio(path)
+            y, span, pauses = clip_audio(path)
             if span is None: continue
             lab = np.zeros(len(y), np.int8); lab[span[0]:span[1]] = LABELS.index(gender[spk])
+            for a,b in pauses: lab[a:b] += 3
             pieces.append(('speech', y*gain, lab)); total += len(y)/SR
         pause = np.zeros(int(rng.uniform(0.3, 1.5)*SR), np.float32)
         pieces.append(('pause', pause, np.zeros(len(pause), np.int8))); total += len(pause)/SR
@@ -131,13 +137,16 @@ def render(pieces, version:str, rng):
     return np.clip(y, -1, 1).astype(np.float32), lab, mus
 
 def frames(lab:np.ndarray, mus:np.ndarray):
-    "10 ms reference frames (majority label), music mask, and the scored mask (no collar around boundaries)."
-    n = len(lab)//int(FRAME*SR); lab = lab[:n*int(FRAME*SR)].reshape(n, -1); mus = mus[:n*int(FRAME*SR)].reshape(n, -1)
-    ref = np.array([np.bincount(r, minlength=3).argmax() for r in lab]); c = int(COLLAR/FRAME)
+    """10 ms reference frames (majority label; a clip's pauses count as its speaker's speech), music mask, the scored
+    mask (no collar around boundaries) and the pauses mask (frames mostly in a pause >= PAUSE inside a clip)."""
+    k = int(FRAME*SR); n = len(lab)//k
+    lab, mus = lab[:n*k].reshape(n, -1), mus[:n*k].reshape(n, -1)
+    pause = (lab >= 3).mean(1) > 0.5
+    ref = np.array([np.bincount(r, minlength=3).argmax() for r in lab % 3]); c = int(COLLAR/FRAME)
     change = np.flatnonzero(np.diff(ref)) + 1
     scored = np.ones(n, bool)
     for b in change: scored[max(0, b - c):b + c] = False
-    return ref, mus.mean(1) > 0.5, scored
+    return ref, mus.mean(1) > 0.5, scored, pause
 
 def build(minutes:float, dev_minutes:float)->list[dict]:
     "Write the conversations (WAV + reference frames) to WORK, once; return their descriptions."
@@ -151,13 +160,18 @@ def build(minutes:float, dev_minutes:float)->list[dict]:
             c = clips[(clips.corpus == corpus) & clips.speaker.isin(spk.speaker)]
             versions = ('clean', 'noise15', 'music') if part == 'test' else ('clean', 'noise15')
             todo = [(v, WORK/f'{part}_{corpus}_{v}_{minutes_:g}min.wav') for v in versions]
-            if not all(p.exists() and p.with_suffix('.npz').exists() for _,p in todo):
+            have = [p.exists() and p.with_suffix('.npz').exists() for _,p in todo]
+            if not all(have) or not all('pause' in np.load(p.with_suffix('.npz')) for _,p in todo):
                 pieces = build_pieces(c, minutes_, seed=int(h(f'{part}:{corpus}')[:8], 16))
                 for i,(v, p) in enumerate(todo):
                     y, lab, mus = render(pieces, v, np.random.default_rng(i))
-                    ref, m, scored = frames(lab, mus)
-                    np.savez(p.with_suffix('.npz'), ref=ref, music=m, scored=scored)
-                    sf.write(p, y, SR, subtype='PCM_16')
+                    ref, m, scored, pause = frames(lab, mus)
+                    if all(have):   # an earlier run's conversation: only the pauses mask is new; the audio must be the same
+                        old = np.load(p.with_suffix('.npz'))
+                        if not (np.array_equal(old['ref'], ref) and np.array_equal(old['scored'], scored)):
+                            raise SystemExit(f"{p}: rebuilt differently from the saved one; delete {WORK} and run again")
+                    else: sf.write(p, y, SR, subtype='PCM_16')
+                    np.savez(p.with_suffix('.npz'), ref=ref, music=m, scored=scored, pause=pause)
             for v,p in todo:
                 out.append(dict(part=part, corpus=corpus, version=v, path=str(p), seconds=sf.info(str(p)).duration,
                                 speakers=spk.speaker.tolist(), genders=spk.gender.tolist()))
@@ -217,10 +231,16 @@ def seg_frames(segments, n):
         if k: out[int(round(a/FRAME)):int(round(b/FRAME))] = k
     return out
 
-def score(sys_frames, ref, music, scored):
-    sp, ns = scored & (ref > 0), scored & (ref == 0)
+def score(sys_frames, ref, music, scored, pause):
+    """Frame scores. The reference counts a clip's pauses as its speaker's speech; `speech_accuracy_no_pauses` leaves
+    out the frames of pauses >= PAUSE inside a clip (NIST RT's 0.3 s rule), which neither tool is asked to label."""
+    sp, ns, spp = scored & (ref > 0), scored & (ref == 0), scored & (ref > 0) & ~pause
     share = lambda f: (f == 1).sum()/max((f > 0).sum(), 1)
     return dict(speech_accuracy=float((sys_frames[sp] == ref[sp]).mean()),
+                missed_speech=float((sys_frames[sp] == 0).mean()),
+                wrong_gender=float(((sys_frames[sp] > 0) & (sys_frames[sp] != ref[sp])).mean()),
+                speech_accuracy_no_pauses=float((sys_frames[spp] == ref[spp]).mean()),
+                pause_share=float(pause[sp].mean()),
                 false_speech=float((sys_frames[ns] > 0).mean()),
                 false_speech_music=float((sys_frames[scored & music] > 0).mean()) if (scored & music).any() else None,
                 frame_accuracy=float((sys_frames[scored] == ref[scored]).mean()),
@@ -235,7 +255,7 @@ def ours_segments(path, threshold, **decoder):
     return [(l, a, b) for l,a,b,_ in r['segments']], r['totals']
 
 def ref_of(path):
-    z = np.load(Path(path).with_suffix('.npz')); return z['ref'], z['music'], z['scored']
+    z = np.load(Path(path).with_suffix('.npz')); return z['ref'], z['music'], z['scored'], z['pause']
 
 def balanced(s): return (s['speech_accuracy'] + 1 - s['false_speech'])/2
 
@@ -300,22 +320,22 @@ def main():
     rows = []
     settings = [('voicegender', {})] + ([('voicegender (dev-tuned)', tuning['best'])] if tuning else [])
     for f in test:
-        ref, mus, scored = ref_of(f['path'])
+        ref, mus, scored, pause = ref_of(f['path'])
         for name, cfg in settings:
             segs, tot = ours_segments(f['path'], thr, **cfg)
             rows.append(dict(tool=name, **{k: f[k] for k in ('corpus', 'version', 'seconds')},
-                             **score(seg_frames(segs, len(ref)), ref, mus, scored),
+                             **score(seg_frames(segs, len(ref)), ref, mus, scored, pause),
                              speed_x_realtime_per_core=f['seconds']/ours['files'][f['path']]['cpu_s'],
                              uncertain_share=tot['uncertain_share']))
         if peer and 'files' in peer:
             pf = peer['files'][f['path']]
             rows.append(dict(tool='inaSpeechSegmenter', **{k: f[k] for k in ('corpus', 'version', 'seconds')},
-                             **score(seg_frames(pf['segments'], len(ref)), ref, mus, scored),
+                             **score(seg_frames(pf['segments'], len(ref)), ref, mus, scored, pause),
                              speed_x_realtime_per_core=f['seconds']/pf['cpu_s']))
     rows += old_rows
     t = pd.DataFrame(rows)
     t['balanced'] = (t.speech_accuracy + 1 - t.false_speech)/2
-    cols = ['speech_accuracy', 'false_speech', 'false_speech_music', 'balanced', 'female_share_error_pts', 'speed_x_realtime_per_core']
+    cols = ['speech_accuracy', 'missed_speech', 'wrong_gender', 'speech_accuracy_no_pauses', 'pause_share', 'false_speech', 'false_speech_music', 'balanced', 'female_share_error_pts', 'speed_x_realtime_per_core']
     summary = t.groupby(['tool', 'version'])[cols].mean()
     overall = t.groupby('tool')[cols].mean()
     mem = {'voicegender': ours['peak_rss_mb'], 'voicegender after loading, before any audio': ours['loaded_rss_mb']} | (
