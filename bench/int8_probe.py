@@ -5,7 +5,7 @@ held-out speakers (results/heldout_speakers.csv).
 
     OMP_NUM_THREADS=1 python bench/int8_probe.py      # -> results/bench_int8_probe.json
 """
-import json, os, sys, tempfile, time
+import json, os, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd, onnxruntime as ort
 from onnxruntime.quantization import quantize_static, CalibrationDataReader, QuantType, QuantFormat
