@@ -26,8 +26,8 @@ HOLDOUT = ROOT/'results/splits_holdout.csv'   # the shipped model's split; its t
 RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
            'c40m80_level': ['--n-mfcc', '40', '--n-mels', '80', '--level'],
            'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn']}
-# lever -> (recipe, distortion kind of the swapped-in copies, train_fold options)
-BASE = dict(pretrained=False, arch='resnet34', size=(40, 64), epochs=10, bs=64, p_distorted=0.5)
+# lever -> (recipe, distortion kind of the swapped-in copies, the `TrainConfig` settings that differ from its defaults)
+BASE = dict(pretrained=False, size=(40, 64))
 LEVERS = {
     'pooled_c40m80_mix': ('c40m80', 'mix', BASE),                          # the AZ recipe, pooled: the issue's starting point
     'level_mic': ('c40m80_level', 'mic', BASE),                            # gain removed, microphone/room/line copies
@@ -58,11 +58,12 @@ def prepare(recipes):
 
 def train(lever, folds):
     from voicegender.crosscorpus import clip_images, loco_fold
+    from voicegender.train import TrainConfig
     recipe, kind, kw = LEVERS[lever]
     images = clip_images(clips_table(), WORK/recipe)
     for f in folds:
         t = time.time()
-        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, distorted=str(WORK/f'{recipe}_{kind}'), **kw)
+        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')))
         a = r['scores'][r['heldout'][0]]['adults']
         print(f"{lever} fold {f} (held out {r['heldout'][0]}): balanced {a['balanced_accuracy']:.1%}, "
               f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
@@ -153,12 +154,13 @@ def ship(lever):
     from voicegender.crosscorpus import clip_images, loco_fold
     from voicegender.data import holdout_splits, save_splits, load_splits
     from voicegender.model import load_model, save_model, SHIPPED_MODEL
+    from voicegender.train import TrainConfig
     clips = clips_table()
     if not HOLDOUT.exists(): save_splits(holdout_splits(clips), HOLDOUT)
     sp = load_splits(HOLDOUT); sp[sp.role == 'test'].to_csv(ROOT/'results/heldout_speakers.csv', index=False)
     recipe, kind, kw = LEVERS[lever]
     run = OUT/f'shipped_{lever}'
-    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, distorted=str(WORK/f'{recipe}_{kind}'), **kw)
+    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')))
     m = load_model(run/'model.safetensors')
     spk = sp[sp.role != 'test'].groupby(['corpus', 'role', 'gender']).speaker.nunique()
     settings = {**m.settings, 'calibration': {k: r['calibration'][k] for k in ('temperature', 'threshold')},

@@ -4,7 +4,8 @@
 
 Writes results/levers/NAME/{fold*/,cv.json,oof_predictions.csv,label_audit.csv}; finished folds are reused."""
 import sys, json, time, ast
-from voicegender.train import cross_validate
+from dataclasses import fields
+from voicegender.train import cross_validate, TrainConfig
 
 def parse(v):
     "A Python literal (`5`, `False`, `(32,64)`, `{'noise':0}`, `32,64` -> a tuple), else the string."
@@ -14,8 +15,10 @@ def parse(v):
 if __name__ == '__main__':
     name, kw = sys.argv[1], {k: parse(v) for k,v in (a.split('=', 1) for a in sys.argv[2:])}
     kw.setdefault('pretrained', False)
+    settings = {f.name for f in fields(TrainConfig)}   # the rest (image_root, folds, splits) says which data
+    cfg = TrainConfig(**{k: v for k,v in kw.items() if k in settings})
     t = time.time()
-    res = cross_validate(f'results/levers/{name}', progress=False, **kw)
+    res = cross_validate(f'results/levers/{name}', cfg, progress=False, **{k: v for k,v in kw.items() if k not in settings})
     print(json.dumps({k: res[k] for k in ['clip_acc_mean','clip_acc_std','clip_acc_per_fold','speakers_correct',
                       'n_speakers','flagged_speakers','clip_acc_without_flagged','always_male','train_seconds']}, indent=1))
     print(f"wall {time.time()-t:.0f} s")

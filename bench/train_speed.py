@@ -13,14 +13,14 @@ if __name__ == '__main__':
     ap.add_argument('--size', default='32,64'); ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--clips', type=int, default=50); a = ap.parse_args()
     import numpy as np, pandas as pd, torch
-    from voicegender.train import train_fold
+    from voicegender.train import train_fold, TrainConfig
     from voicegender.model import load_model
     from voicegender.mfcc import mfcc_image
     from voicegender.core import load_audio, SR
     size = tuple(int(x) for x in a.size.split(','))
     run = Path(tempfile.mkdtemp())/'run'
     t = time.perf_counter()
-    m = train_fold(run, pretrained=False, size=size, epochs=a.epochs, progress=False)
+    m = train_fold(run, TrainConfig(pretrained=False, size=size, epochs=a.epochs), progress=False)
     total = time.perf_counter() - t
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024
     hist = pd.read_csv(run/'history.csv')

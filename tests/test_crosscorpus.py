@@ -44,8 +44,9 @@ def test_prepare_split_and_train_on_two_corpora(tmp_path):
     assert not sp[(sp.role != 'test') & (sp.corpus == sp.heldout)].size                 # a held-out corpus is never trained on
     from voicegender.crosscorpus import clip_images, loco_fold
     from voicegender.data import corpus_table
+    from voicegender.train import TrainConfig
     r, _, _ = quiet(loco_fold, tmp_path/'run', clip_images(corpus_table([a, b])[0], tmp_path/'img'), tmp_path/'loco.csv', 1,
-                    pretrained=False, arch='resnet18', epochs=1, bs=8, size=(24, 48), progress=False)
+                    TrainConfig(pretrained=False, arch='resnet18', epochs=1, bs=8, size=(24, 48)), progress=False)
     assert r['heldout'] == ['manifest_like'] and set(r['scores']['manifest_like']) == {'adults', 'children'}
     assert r['scores']['manifest_like']['children']['n_clips'] == 3
     assert (tmp_path/'run/model.safetensors').exists() and not (tmp_path/'run/.model.pkl').exists()
@@ -89,13 +90,12 @@ def test_an_interrupted_export_leaves_no_model(tmp_path, monkeypatch):
     import torch
     from fastai.learner import Learner
     from voicegender.train import export_run_model
-    from voicegender.model import gender_net
+    from voicegender.model import gender_net, ModelSettings
     class Fake:   # what export_run_model uses of a Learner
         model = gender_net('resnet18')
-        dls = type('D', (), {'vocab': ['female', 'male']})()
+        vg = ModelSettings('resnet18', (24, 48), ['female', 'male'], dict(seconds=1.0))
         def export(self, fname): Path(fname).write_bytes(b'half a pickle'); raise KeyboardInterrupt
-    cfg = dict(arch='resnet18', size=[24, 48], recipe=dict(seconds=1.0))
-    with pytest.raises(KeyboardInterrupt): export_run_model(Fake(), tmp_path, cfg)
+    with pytest.raises(KeyboardInterrupt): export_run_model(Fake(), tmp_path)
     assert not (tmp_path/'model.pkl').exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model.json', 'model.safetensors']   # no temp file left either
     assert (tmp_path/'model.safetensors').exists() and (tmp_path/'model.json').exists()   # the weights-only model is whole

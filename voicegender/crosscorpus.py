@@ -11,7 +11,7 @@ from PIL import Image
 from .core import *
 from .data import per_speaker, ADULT_AGE
 from .model import load_model
-from .train import train_fold, clip_metrics
+from .train import TrainConfig, train_fold, clip_metrics
 from .deploy import fit_temperature, choose_threshold, softmax, expected_calibration_error
 
 # %% auto #0
@@ -85,15 +85,16 @@ def calibrate_model(model, valid:pd.DataFrame, # validation images (path, gender
 def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
               images:pd.DataFrame, # `clip_images` of every corpus
               splits:str|Path, # a saved `loco_splits` (or `holdout_splits`) table
-              fold:int, n_train:int=16, n_test:int=8,
-              **train_kw, # options of `train_fold` (size, epochs, distorted, ...)
-             )->dict:
+              fold:int,
+              cfg:TrainConfig=TrainConfig(), # the training settings (`voicegender.train.TrainConfig`)
+              n_train:int=16, n_test:int=8, progress:bool=True)->dict:
     "Train one fold, calibrate on its validation speakers, score its test corpus; resumable."
     run_dir = Path(run_dir); out = run_dir/'scores.json'
     if out.exists(): return json.loads(out.read_text())
     from voicegender.data import load_splits
     sp = load_splits(splits); items = fold_images(images, sp, fold, n_train, n_test)
-    if not (run_dir/'metrics.json').exists(): train_fold(run_dir, splits=splits, fold=fold, items=items, **train_kw)
+    if not (run_dir/'metrics.json').exists():
+        train_fold(run_dir, cfg, splits=splits, fold=fold, items=items, progress=progress)
     model = load_model(run_dir/'model.safetensors')
     roles = items.merge(sp[sp.fold == fold][['speaker', 'role']], on='speaker')
     cal = calibrate_model(model, roles[roles.role == 'valid'])

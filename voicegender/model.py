@@ -5,14 +5,15 @@
 # %% ../nbs/03a_model.ipynb #e33b5a25
 from __future__ import annotations
 import io, sys, json, warnings
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torchvision
 from .core import *
 from .mfcc import model_input, IMAGENET_STATS
 
 # %% auto #0
-__all__ = ['ARCHS', 'ONNX_OPSET', 'ConcatPool', 'gender_net', 'GenderModel', 'save_model', 'load_model', 'onnx_graph',
-           'export_onnx', 'cli_export_onnx']
+__all__ = ['ARCHS', 'ONNX_OPSET', 'ConcatPool', 'gender_net', 'GenderModel', 'ModelSettings', 'save_model', 'load_model',
+           'onnx_graph', 'export_onnx', 'cli_export_onnx']
 
 # %% ../nbs/03a_model.ipynb #eaeb85b2
 class ConcatPool(nn.Module):
@@ -22,7 +23,7 @@ class ConcatPool(nn.Module):
 
 ARCHS = ('resnet18', 'resnet34', 'resnet50')
 
-def gender_net(arch:str='resnet34', # a torchvision ResNet
+def gender_net(arch:str, # a torchvision ResNet, one of `ARCHS`
                n_out:int=2)->nn.Module:
     "The body of a torchvision ResNet and fastai's default head, layer for layer as `vision_learner` makes them."
     if arch not in ARCHS: raise ValueError(f"unknown architecture {arch!r}: use one of {ARCHS}")
@@ -60,14 +61,36 @@ class GenderModel:
         "Softmax of logits / `temperature`."
         return torch.softmax(torch.from_numpy(self.logits(images))/temperature, 1).numpy()
 
+# %% ../nbs/03a_model.ipynb #464aee21
+@dataclass
+class ModelSettings:
+    "What a weights-only model needs to be used again, and where it came from: the keys of its JSON."
+    arch:str # a torchvision ResNet (`ARCHS`)
+    size:tuple # (height, width) of the network's input images
+    vocab:list # class names in the network's output order
+    recipe:dict # the `mfcc_image` options its images are made with
+    normalize:list|None=None # per-channel means and standard deviations of the input (default: `IMAGENET_STATS`)
+    training:dict|None=None # what it was trained on: image_root, splits, fold, pretrained, epochs, seed, ...
+
+    def __post_init__(self):
+        self.size, self.vocab = tuple(int(x) for x in self.size), list(self.vocab)
+        self.normalize = [list(s) for s in (self.normalize or IMAGENET_STATS)]
+        self.training = dict(self.training or {})
+
+    @classmethod
+    def from_json(cls, d:dict)->ModelSettings: # its other keys (format, calibration, ...) are left out
+        "The settings in a model's JSON."
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
 # %% ../nbs/03a_model.ipynb #a2967906
 def save_model(net:nn.Module, # trained network (e.g. `learn.model`)
                path:str|Path, # NAME.safetensors (NAME.json is written beside it)
-               settings:dict, # arch, size, vocab, recipe, and anything worth keeping (calibration, training data)
+               settings:ModelSettings|dict, # arch, size, vocab, recipe, and anything worth keeping (calibration, training data)
                half:bool=False, # store float weights as float16 (half the size; loading makes them float32 again)
               )->Path:
     "Write the weights (safetensors) and the settings (JSON) atomically."
     from safetensors.torch import save
+    if isinstance(settings, ModelSettings): settings = asdict(settings)
     missing = [k for k in ('arch', 'size', 'vocab', 'recipe') if k not in settings]
     if missing: raise ValueError(f"settings lack {missing}")
     path = Path(path)

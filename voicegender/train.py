@@ -13,14 +13,17 @@ with warnings.catch_warnings():   # fastai's import calls torch.jit.script, whic
     warnings.filterwarnings('ignore', category=FutureWarning, message='.*torch.jit')
     warnings.filterwarnings('ignore', message='.*mode.chained_assignment')   # fastai's pandas option, gone in pandas 3
     from fastai.vision.all import *
+from dataclasses import dataclass, asdict, fields, replace
 from .core import *
 from .mfcc import mfcc_image, MFCC
+from .model import ModelSettings, save_model
 
 # %% auto #0
-__all__ = ['image_items', 'fold_items', 'MFCCAugment', 'DistortedCopy', 'check_copies', 'image_dls', 'gender_learner',
-           'image_recipe', 'image_mfcc', 'learner_images', 'predict_images', 'model_settings', 'export_run_model',
-           'tiny_learner', 'clip_metrics', 'confusion_png', 'new_run_dir', 'train_fold', 'label_audit',
-           'speaker_bootstrap', 'cross_validate', 'cli_train', 'evaluate_run', 'cli_evaluate']
+__all__ = ['SCHEDULES', 'image_items', 'items_root', 'fold_items', 'MFCCAugment', 'DistortedCopy', 'check_copies', 'TrainConfig',
+           'image_dls', 'gender_learner', 'image_recipe', 'image_mfcc', 'learner_images', 'predict_images',
+           'model_settings', 'export_run_model', 'tiny_learner', 'clip_metrics', 'confusion_png', 'new_run_dir',
+           'run_config', 'train_fold', 'label_audit', 'speaker_bootstrap', 'cross_validate', 'cli_train',
+           'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
 def image_items(root:str|Path='mfc_dataset')->pd.DataFrame: # path, gender, speaker
@@ -29,6 +32,10 @@ def image_items(root:str|Path='mfc_dataset')->pd.DataFrame: # path, gender, spea
     if not files: raise FileNotFoundError(f"No images in '{root}/<gender>/*.jpg': run `voicegender prepare` first.")
     return pd.DataFrame(dict(path=[str(f) for f in files], gender=[f.parent.name for f in files],
                              speaker=[int(f.stem.split('_')[1]) for f in files]))
+
+def items_root(items:pd.DataFrame)->Path: # the folder that holds the images' recipe.json
+    "The image root of `items`: their paths are <root>/<gender>/<name>.jpg (several corpora: one root too)."
+    return Path(items.path.iloc[0]).parent.parent
 
 def fold_items(items:pd.DataFrame, splits:pd.DataFrame, fold:int=0)->pd.DataFrame: # items with a `role` column
     "The images of one fold, each with its speaker's role (train/valid/test)."
@@ -58,7 +65,7 @@ class MFCCAugment(Transform):
 class DistortedCopy(Transform):
     "While training, replace an image path by its distorted copy (same gender folder and name under `root`) with probability `p`."
     split_idx,order = 0,0   # train only; order 0 keeps it between the path reader and the image loader
-    def __init__(self, root:str|Path, p:float=0.5):
+    def __init__(self, root:str|Path, p:float):
         store_attr(); self.copies = {f.relative_to(root).as_posix() for f in Path(root).glob('*/*.jpg')}  # listed once
     def encodes(self, path:str):
         name = f"{Path(path).parent.name}/{Path(path).name}"
@@ -77,72 +84,102 @@ def check_copies(distorted:str|Path, # root of distorted copies
         raise ValueError(f"'{d}' was made with another recipe ({theirs}) than '{src}' ({ours}): prepare it again with "
                          f"the same options and --distort")
 
+# %% ../nbs/03_train.ipynb #e9de7581
+SCHEDULES = ('one_cycle', 'reference')   # fit_one_cycle over the whole network; fine_tune: head on a frozen body, then all
+
+@dataclass(frozen=True)
+class TrainConfig:
+    "The settings of a training run (model, images, schedule, regularisation), each with its default."
+    pretrained:bool=True # ImageNet weights (downloaded once by torchvision)
+    arch:str='resnet34' # a torchvision ResNet (`voicegender.model.ARCHS`)
+    size:tuple=(32,64) # (height, width) the images are resized to
+    bs:int=64 # batch size
+    schedule:str='one_cycle' # one of `SCHEDULES`
+    epochs:int=10 # 10: measured better than 5 (README lever table)
+    freeze_epochs:int=2 # head-only epochs before the unfrozen ones ('reference' schedule only)
+    lr:float=2e-3 # peak learning rate
+    augment:bool|dict=True # `MFCCAugment` on training batches (a dict: its options)
+    distorted:str|None=None # root of distorted copies (`prepare --distort`) that `DistortedCopy` swaps in
+    p_distorted:float=0.5 # chance a training image is swapped for its distorted copy
+    class_weights:bool=True # weight the loss by inverse class frequency (AZ is 73 % male)
+    label_smoothing:float=0.1 # of the cross-entropy loss
+    mixup:bool=False # fastai's `MixUp`
+    seed:int=42 # batches, augmentation and initial weights
+    train_on_valid:bool=False # train on the validation speakers too, as the baselines do (then no longer unseen)
+    exclude_speakers:tuple=() # kept out of training and validation (e.g. flagged by `label_audit`); still tested
+
+    def __post_init__(self): # one form, whether from JSON, the command line or numpy
+        if self.schedule not in SCHEDULES: raise ValueError(f"schedule {self.schedule!r}: use one of {SCHEDULES}")
+        for k,v in dict(size=tuple(int(x) for x in self.size), distorted=str(self.distorted) if self.distorted else None,
+                        exclude_speakers=tuple(s if isinstance(s, str) else int(s) for s in self.exclude_speakers)).items():
+            object.__setattr__(self, k, v)
+
+    @classmethod
+    def from_json(cls, d:dict)->TrainConfig: # settings missing from `d` (older runs) take their defaults
+        "The settings in a run's config.json (its other keys, the data and recipe, are left out)."
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
 # %% ../nbs/03_train.ipynb #49e086c9
 def image_dls(items:pd.DataFrame, # from `image_items`
               splits:pd.DataFrame, # from `load_splits`
               fold:int=0, # which fold's train/valid speakers
-              size:tuple=(32,64), # (height, width) the images are resized to
-              bs:int=64, seed:int=42,
-              augment:bool|dict=True, # `MFCCAugment` on training batches (a dict: its options)
-              distorted:str|Path|None=None, # root of distorted copies (`prepare --distort`) that `DistortedCopy` swaps in
-              p_distorted:float=0.5,
-              train_on_valid:bool=False, # the validation speakers are trained on too (then no longer unseen)
-              exclude:list=(), # speakers kept out of training and validation (e.g. flagged by `label_audit`); still tested
+              cfg:TrainConfig=TrainConfig(), # size, bs, seed, augment, distorted, p_distorted, train_on_valid, exclude_speakers
               num_workers:int=0)->DataLoaders:
     "DataLoaders over one fold: train on its training speakers, validate on its validation speakers."
     df = fold_items(items, splits, fold)
+    exclude = cfg.exclude_speakers
     unknown = sorted(set(exclude) - set(splits.speaker))
     if unknown: raise ValueError(f"exclude: speakers {unknown} are not in the split table (a typo?)")
     df = df[df.role.isin(['train','valid']) & ~df.speaker.isin(exclude)].assign(is_valid=lambda d: d.role == 'valid')
-    if train_on_valid: df = pd.concat([df, df[df.is_valid].assign(is_valid=False)])
+    if cfg.train_on_valid: df = pd.concat([df, df[df.is_valid].assign(is_valid=False)])
     df = df.reset_index(drop=True)
-    set_seed(seed, reproducible=True)
-    root = Path(items.path.iloc[0]).parent.parent   # image root/gender/name.jpg: the root holds recipe.json
-    if distorted: check_copies(distorted, root)
-    images = ImageBlock if not distorted else TransformBlock(
-        type_tfms=[DistortedCopy(distorted, p_distorted), PILImage.create], batch_tfms=IntToFloatTensor)
+    set_seed(cfg.seed, reproducible=True)
+    root = items_root(items)
+    if cfg.distorted: check_copies(cfg.distorted, root)
+    images = ImageBlock if not cfg.distorted else TransformBlock(
+        type_tfms=[DistortedCopy(cfg.distorted, cfg.p_distorted), PILImage.create], batch_tfms=IntToFloatTensor)
     rows = image_mfcc(root)['n_mfcc']   # c0 is 1/rows of the height
-    aug = MFCCAugment(**{'n_rows': rows, **(augment if isinstance(augment, dict) else {})}) if augment else None
+    aug = cfg.augment and MFCCAugment(**{'n_rows': rows, **(cfg.augment if isinstance(cfg.augment, dict) else {})})
     dblock = DataBlock(blocks=(images, CategoryBlock(vocab=list(GENDERS))),
                        get_x=ColReader('path'), get_y=ColReader('gender'), splitter=ColSplitter('is_valid'),
-                       item_tfms=Resize(size, method=ResizeMethod.Squish),
+                       item_tfms=Resize(cfg.size, method=ResizeMethod.Squish),
                        batch_tfms=[*([aug] if aug else []), Normalize.from_stats(*imagenet_stats)])
-    return dblock.dataloaders(df, bs=bs, num_workers=num_workers)
+    return dblock.dataloaders(df, bs=cfg.bs, num_workers=num_workers)
 
 # %% ../nbs/03_train.ipynb #9def4957
 def _hub_weights(arch:str)->Path:
     return Path(torch.hub.get_dir())/'checkpoints'
 
 def gender_learner(dls:DataLoaders, # from `image_dls`
-                   pretrained:bool=True, # ImageNet weights (downloaded once by torchvision)
-                   arch:str='resnet34',
-                   class_weights:bool=True, # weight the loss by inverse class frequency (AZ is 73 % male)
-                   label_smoothing:float=0.1,
-                   **kw)->Learner:
+                   cfg:TrainConfig=TrainConfig(), # arch, pretrained, class_weights, label_smoothing, mixup
+                   splits:str|Path|None=None, fold:int|None=None, # where its speakers come from: kept in `learn.vg`
+                  )->Learner:
     "A fastai `vision_learner` for female/male, with a clear error when ImageNet weights cannot be fetched."
     y = np.array([dls.vocab.o2i[l] for l in dls.train_ds.items.gender])
     w = None
-    if class_weights:
+    if cfg.class_weights:
         cnt = np.bincount(y, minlength=len(dls.vocab)).astype(float)
         w = torch.tensor(cnt.sum()/(len(cnt)*np.maximum(cnt, 1)), dtype=torch.float32)
-    loss = CrossEntropyLossFlat(weight=w, label_smoothing=label_smoothing)
-    model = getattr(__import__('torchvision.models', fromlist=[arch]), arch)
-    try: learn = vision_learner(dls, model, pretrained=pretrained, loss_func=loss, metrics=[accuracy, F1Score(average='macro')], **kw)
+    loss = CrossEntropyLossFlat(weight=w, label_smoothing=cfg.label_smoothing)
+    model = getattr(__import__('torchvision.models', fromlist=[cfg.arch]), cfg.arch)
+    try: learn = vision_learner(dls, model, pretrained=cfg.pretrained, loss_func=loss, metrics=[accuracy, F1Score(average='macro')],
+                                cbs=[MixUp()] if cfg.mixup else None)
     except Exception as e:
-        if not pretrained: raise
-        raise RuntimeError(f"Could not load the ImageNet weights for {arch} ({type(e).__name__}: {e}). Without internet, "
+        if not cfg.pretrained: raise
+        raise RuntimeError(f"Could not load the ImageNet weights for {cfg.arch} ({type(e).__name__}: {e}). Without internet, "
             f"train from scratch with `--no-pretrained` (pretrained=False), or put the torchvision weights file "
-            f"(e.g. resnet34-b627a593.pth) into {_hub_weights(arch)}.") from None
-    learn.vg = dict(arch=arch, pretrained=pretrained)
+            f"(e.g. resnet34-b627a593.pth) into {_hub_weights(cfg.arch)}.") from None
+    learn.vg = model_settings(dls, cfg, splits, fold)   # pickled with the learner; the model file's JSON
     return learn
 
 # %% ../nbs/03_train.ipynb #95636db2
 def image_recipe(src)->dict:
-    "The `mfcc_image` options of a learner (from training) or of an image folder (its `recipe.json`)."
-    if isinstance(src, (str, Path)):
-        f = Path(src)/'recipe.json'
-        return json.loads(f.read_text()) if f.exists() else dict(seconds=1.0)
-    return getattr(src, 'vg', {}).get('recipe', dict(seconds=1.0))
+    "The `mfcc_image` options of a learner (`learn.vg`) or of an image folder (the recipe.json `prepare` wrote there)."
+    if not isinstance(src, (str, Path)): return src.vg.recipe
+    f = Path(src)/'recipe.json'
+    if not f.exists(): raise FileNotFoundError(f"no recipe.json in '{src}': the options its images were made with are "
+                                               f"unknown; make them with `voicegender prepare --out {src}`")
+    return json.loads(f.read_text())
 
 def image_mfcc(src)->dict:
     "The MFCC settings behind a learner's or an image folder's images: the reference `MFCC` with the recipe's overrides."
@@ -170,22 +207,25 @@ def predict_images(learn:Learner, images:list[np.ndarray], logits:bool=False, bs
     return p[:, order].numpy()
 
 # %% ../nbs/03_train.ipynb #3c9c2e1d
-def model_settings(learn:Learner, cfg:dict)->dict:
-    "What a weights-only model file needs to be used again: architecture, input, recipe, classes, and its training."
-    return dict(arch=cfg['arch'], size=list(cfg['size']), vocab=list(learn.dls.vocab), recipe=cfg['recipe'],
-                normalize=[list(imagenet_stats[0]), list(imagenet_stats[1])],
-                training={k: cfg[k] for k in ('image_root', 'splits', 'fold', 'pretrained', 'epochs', 'seed', 'corpora')
-                          if k in cfg})
+def model_settings(dls:DataLoaders, # the learner's, from `image_dls`
+                   cfg:TrainConfig, # what it is trained with
+                   splits:str|Path|None=None, fold:int|None=None, # where its speakers come from (kept when given)
+                  )->ModelSettings:
+    "What the weights-only model file of a learner on `dls` needs to be used again: input, recipe, classes, its training."
+    root = items_root(dls.train_ds.items)
+    training = dict(image_root=str(root), splits=splits and str(splits), fold=fold, pretrained=cfg.pretrained,
+                    epochs=cfg.epochs, seed=cfg.seed)
+    return ModelSettings(cfg.arch, cfg.size, list(dls.vocab), image_recipe(root),
+                         training={k: v for k,v in training.items() if v is not None})
 
-def export_run_model(learn:Learner, run_dir:Path, cfg:dict):
-    "The run's model, weights only (model.safetensors + model.json), and fastai's pickle for fastai tools; both atomic."
-    from voicegender.model import save_model
-    save_model(learn.model, run_dir/'model.safetensors', model_settings(learn, cfg))
+def export_run_model(learn:Learner, run_dir:Path):
+    "The run's model, weights only (model.safetensors + model.json from `learn.vg`), and fastai's pickle for fastai tools; both atomic."
+    save_model(learn.model, run_dir/'model.safetensors', learn.vg)
     with atomic_path(run_dir/'model.pkl') as tmp: learn.export(tmp)   # interrupted: no half-written pickle stays behind
 
 # %% ../nbs/03_train.ipynb #a4dbd598
 def tiny_learner(dest:str|Path, # folder for the toy corpus, images and model
-                 epochs:int=1, size:tuple=(32,64), seed:int=0,
+                 epochs:int=1, size:tuple=TrainConfig.size, seed:int=0,
                  **image_kw, # `mfcc_image` options of its images (e.g. level=True)
                 )->Path: # the weights-only model, dest/model.safetensors (fastai's dest/model.pkl beside it)
     "Train and export a tiny model on synthetic voices (for tests; no download)."
@@ -194,14 +234,10 @@ def tiny_learner(dest:str|Path, # folder for the toy corpus, images and model
     dest = Path(dest)
     clips,_ = clip_table(make_toy_corpus(dest/'toy', n_speakers=9, n_clips=6, seed=seed))
     prepare(clips, dest/'mfc', dest/'maps', n_workers=0, progress=False, **image_kw)
-    splits = speaker_splits(clips, k=3, seed=seed)
-    dls = image_dls(image_items(dest/'mfc'), splits, 0, size=size, bs=8, seed=seed)
-    learn = gender_learner(dls, pretrained=False, arch='resnet18')
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 3e-3)
-    cfg = dict(recipe=image_recipe(dest/'mfc'), fold=0, image_root=str(dest/'mfc'), size=list(size), arch='resnet18',
-               pretrained=False, epochs=epochs, seed=seed)
-    learn.vg.update(cfg)
-    export_run_model(learn, dest, cfg)
+    cfg = TrainConfig(pretrained=False, arch='resnet18', size=size, bs=8, epochs=epochs, lr=3e-3, seed=seed)
+    learn = gender_learner(image_dls(image_items(dest/'mfc'), speaker_splits(clips, k=3, seed=seed), 0, cfg), cfg, fold=0)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg.epochs, cfg.lr)
+    export_run_model(learn, dest)
     return dest/'model.safetensors'
 
 # %% ../nbs/03_train.ipynb #a83a15e2
@@ -240,40 +276,27 @@ def new_run_dir(name:str|None=None, root:str|Path=RESULTS, overwrite:bool=False)
     return d
 
 # %% ../nbs/03_train.ipynb #a57e872d
+def run_config(cfg:TrainConfig, image_root:str|Path, splits:str|Path, fold:int)->dict:
+    "A run's config.json: its data, its settings, the images' recipe and MFCC settings, and the torch that trained it."
+    return dict(image_root=str(image_root), splits=str(splits), fold=fold, **asdict(cfg), recipe=image_recipe(image_root),
+                mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
+
 def train_fold(run_dir:str|Path, # where this run's files go
+               cfg:TrainConfig=TrainConfig(), # the training settings
                image_root:str|Path='mfc_dataset', splits:str|Path='results/splits.csv', fold:int=0,
-               pretrained:bool=True, arch:str='resnet34', size:tuple=(32,64), bs:int=64,
-               schedule:str='one_cycle', # 'one_cycle' (fit_one_cycle) or 'reference' (fine_tune: head, then unfrozen)
-               epochs:int=10, freeze_epochs:int=2, lr:float=2e-3, # 10: measured better than 5 (README lever table)
-               augment:bool|dict=True, # `MFCCAugment` (a dict: its options)
-               distorted:str|None=None, p_distorted:float=0.5, # distorted copies swapped in while training (`image_dls`)
-               class_weights:bool=True,
-               label_smoothing:float=0.1, mixup:bool=False, seed:int=42,
-               train_on_valid:bool=False, # train on the validation speakers too, as the baselines do (the schedule is fixed)
-               exclude_speakers:list=(), # kept out of training and validation (`image_dls`); tested if in this fold's test
-               progress:bool=True,
                items:pd.DataFrame|None=None, # the images (path, gender, speaker) when not all of `image_root` (several corpora)
-              )->dict:
+               progress:bool=True)->dict:
     "Train on one fold's training speakers, pick nothing on its test speakers, evaluate there, export."
     from voicegender.data import load_splits
-    items, sp = image_items(image_root) if items is None else items, load_splits(splits)
-    if items is not None: image_root = Path(items.path.iloc[0]).parent.parent   # <root>/<gender>/<name>.jpg
+    items = image_items(image_root) if items is None else items
+    image_root, sp = items_root(items), load_splits(splits)
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
-    recipe = image_recipe(image_root)
-    cfg = dict(image_root=str(image_root), splits=str(splits), fold=fold, pretrained=pretrained, arch=arch,
-               size=list(size), bs=bs, schedule=schedule, epochs=epochs, freeze_epochs=freeze_epochs, lr=lr,
-               augment=augment, distorted=distorted and str(distorted), p_distorted=p_distorted, class_weights=class_weights, label_smoothing=label_smoothing, mixup=mixup, seed=seed,
-               train_on_valid=train_on_valid, exclude_speakers=[int(s) for s in exclude_speakers], recipe=recipe, mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
-    atomic_write(run_dir/'config.json', json.dumps(cfg, indent=1))
-    dls = image_dls(items, sp, fold, size, bs, seed, augment, distorted, p_distorted, train_on_valid, exclude_speakers)
-    learn = gender_learner(dls, pretrained, arch, class_weights, label_smoothing,
-                           cbs=[MixUp()] if mixup else None)
-    learn.vg.update(recipe=recipe, fold=fold, image_root=str(image_root), splits=str(splits), size=list(size))
+    atomic_write(run_dir/'config.json', json.dumps(run_config(cfg, image_root, splits, fold), indent=1))
+    learn = gender_learner(image_dls(items, sp, fold, cfg), cfg, splits, fold)
     t0 = time.perf_counter()
-    ctx = contextlib.nullcontext() if progress else learn.no_bar()
-    with ctx:
-        if schedule == 'reference': learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
-        else: learn.fit_one_cycle(epochs, lr)
+    with contextlib.nullcontext() if progress else learn.no_bar():
+        if cfg.schedule == 'reference': learn.fine_tune(cfg.epochs, cfg.lr, freeze_epochs=cfg.freeze_epochs)
+        else: learn.fit_one_cycle(cfg.epochs, cfg.lr)
     train_s = time.perf_counter() - t0
     hist = pd.DataFrame(learn.recorder.values, columns=learn.recorder.metric_names[1:len(learn.recorder.values[0])+1])
     hist.insert(0, 'epoch', range(len(hist))); hist.to_csv(run_dir/'history.csv', index=False)
@@ -283,9 +306,9 @@ def train_fold(run_dir:str|Path, # where this run's files go
     pred = test.assign(p_female=p[:,0], p_male=p[:,1])
     m = clip_metrics(pred)
     m.update(train_seconds=train_s, test_ms_per_clip=(time.perf_counter()-t1)/max(len(test),1)*1000,
-             pretrained=pretrained, fold=fold)
+             pretrained=cfg.pretrained, fold=fold)
     pred.to_csv(run_dir/'predictions.csv', index=False)
-    export_run_model(learn, run_dir, cfg)
+    export_run_model(learn, run_dir)
     atomic_write(run_dir/'metrics.json', json.dumps(m, indent=1))
     return m
 
@@ -323,8 +346,11 @@ def speaker_bootstrap(oof:pd.DataFrame, # out-of-fold predictions: fold, speaker
 
 # %% ../nbs/03_train.ipynb #eadefac1
 def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
+                   cfg:TrainConfig=TrainConfig(), # the settings every fold trains with
                    folds:list[int]|None=None, # default: every fold in the split table
-                   splits:str|Path='results/splits.csv', **kw)->dict:
+                   splits:str|Path='results/splits.csv',
+                   **kw, # data and display options of `train_fold` (image_root, items, progress)
+                  )->dict:
     "Train and evaluate every fold (resuming finished ones), pool out-of-fold predictions, audit labels."
     from voicegender.data import load_splits
     run_dir = Path(run_dir); sp = load_splits(splits)
@@ -332,7 +358,7 @@ def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
     per_fold = []
     for f in folds:
         fd = run_dir/f'fold{f}'
-        if not (fd/'metrics.json').exists(): train_fold(fd, splits=splits, fold=int(f), **kw)
+        if not (fd/'metrics.json').exists(): train_fold(fd, cfg, splits=splits, fold=int(f), **kw)
         per_fold.append(json.loads((fd/'metrics.json').read_text()))
     oof = pd.concat([pd.read_csv(run_dir/f'fold{f}'/'predictions.csv').assign(fold=f) for f in folds])
     pooled, audit = clip_metrics(oof), label_audit(oof)
@@ -351,28 +377,33 @@ def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
     return res
 
 # %% ../nbs/03_train.ipynb #351c06ea
+def _size(s:str)->tuple: return tuple(int(x) for x in s.split(','))   # "height,width"
+
 def _train_args(p):
+    "The options of `voicegender train`; every training setting's default is `TrainConfig`'s."
+    d = TrainConfig
     p.add_argument('--name', help="run folder under results/ (default: a timestamp)")
     p.add_argument('--images', default='mfc_dataset'); p.add_argument('--splits', default='results/splits.csv')
     p.add_argument('--fold', type=int, default=0); p.add_argument('--cv', action='store_true', help="every fold")
-    p.add_argument('--no-pretrained', dest='pretrained', action='store_false',
+    p.add_argument('--no-pretrained', dest='pretrained', action='store_false', default=d.pretrained,
                    help="train from scratch (no ImageNet download; needed offline)")
-    p.add_argument('--arch', default='resnet34'); p.add_argument('--size', default='32,64', help="height,width")
-    p.add_argument('--bs', type=int, default=64); p.add_argument('--lr', type=float, default=2e-3)
-    p.add_argument('--schedule', choices=['one_cycle','reference'], default='one_cycle',
+    p.add_argument('--arch', default=d.arch); p.add_argument('--size', type=_size, default=d.size, help="height,width")
+    p.add_argument('--bs', type=int, default=d.bs); p.add_argument('--lr', type=float, default=d.lr)
+    p.add_argument('--schedule', choices=SCHEDULES, default=d.schedule,
                    help="reference = the reference notebook's fine_tune (freeze-epochs head-only, then epochs unfrozen)")
-    p.add_argument('--epochs', type=int, default=10); p.add_argument('--freeze-epochs', type=int, default=2)
-    p.add_argument('--no-augment', dest='augment', action='store_false')
+    p.add_argument('--epochs', type=int, default=d.epochs); p.add_argument('--freeze-epochs', type=int, default=d.freeze_epochs)
+    p.add_argument('--no-augment', dest='augment', action='store_false', default=d.augment)
     p.add_argument('--distorted', default='mfc_distorted',
                    help="root of room/telephone-distorted copies (prepare --distort mix) swapped in while training; 'none': off")
-    p.add_argument('--p-distorted', type=float, default=0.5, help="chance a training image is swapped for its copy")
-    p.add_argument('--no-class-weights', dest='class_weights', action='store_false')
-    p.add_argument('--label-smoothing', type=float, default=0.1); p.add_argument('--mixup', action='store_true')
-    p.add_argument('--train-on-valid', action='store_true',
+    p.add_argument('--p-distorted', type=float, default=d.p_distorted, help="chance a training image is swapped for its copy")
+    p.add_argument('--no-class-weights', dest='class_weights', action='store_false', default=d.class_weights)
+    p.add_argument('--label-smoothing', type=float, default=d.label_smoothing)
+    p.add_argument('--mixup', action='store_true', default=d.mixup)
+    p.add_argument('--train-on-valid', action='store_true', default=d.train_on_valid,
                    help="train on the fold's validation speakers too (as the baselines do); the run cannot be calibrated")
-    p.add_argument('--exclude-speakers', type=int, nargs='+', default=[], metavar='ID',
+    p.add_argument('--exclude-speakers', type=int, nargs='+', default=d.exclude_speakers, metavar='ID',
                    help="speakers kept out of training and validation, e.g. those the label audit flags (still tested)")
-    p.add_argument('--seed', type=int, default=42); p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--seed', type=int, default=d.seed); p.add_argument('--overwrite', action='store_true')
 
 def cli_train(argv):
     import argparse, sys
@@ -382,23 +413,19 @@ def cli_train(argv):
     elif not Path(a.distorted).exists():
         print(f"warning: no distorted copies in '{a.distorted}' (make them with `voicegender prepare --distort mix`): "
               f"training without room/telephone augmentation", file=sys.stderr); a.distorted = None
-    kw = dict(image_root=a.images, pretrained=a.pretrained, arch=a.arch, size=tuple(int(x) for x in a.size.split(',')),
-              bs=a.bs, schedule=a.schedule, epochs=a.epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, augment=a.augment,
-              distorted=a.distorted, p_distorted=a.p_distorted,
-              class_weights=a.class_weights, label_smoothing=a.label_smoothing, mixup=a.mixup, seed=a.seed,
-              train_on_valid=a.train_on_valid, exclude_speakers=a.exclude_speakers)
+    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})
     try:
         run = new_run_dir(a.name, overwrite=a.overwrite) if not a.cv else Path(RESULTS)/(a.name or
               time.strftime('cv-%Y%m%d-%H%M%S'))
         if a.cv:
-            r = cross_validate(run, splits=a.splits, **kw)
+            r = cross_validate(run, cfg, splits=a.splits, image_root=a.images)
             lo, hi = r['clip_acc_interval']
             print(f"{run}: clip accuracy {r['clip_acc_mean']:.1%} +- {r['clip_acc_std']:.1%} over folds "
                   f"(95% interval {lo:.1%} to {hi:.1%}, test speakers redrawn), speakers "
                   f"{r['speakers_correct']}/{r['n_speakers']}, flagged labels {r['flagged_speakers']} "
                   f"({'ImageNet weights' if a.pretrained else 'trained from scratch'})")
         else:
-            m = train_fold(run, splits=a.splits, fold=a.fold, **kw)
+            m = train_fold(run, cfg, a.images, a.splits, a.fold)
             print(f"{run}: test accuracy {m['accuracy']:.1%}, speakers {m['speakers_correct']}/{m['n_speakers']} "
                   f"({'ImageNet weights' if a.pretrained else 'trained from scratch'}); model {run/'model.safetensors'}")
     except (FileNotFoundError, FileExistsError, RuntimeError, ValueError) as e:
