@@ -5,7 +5,7 @@
     python scripts/calibration_figures.py results/<run> --refit    # fit T and the threshold again
     python scripts/calibration_figures.py results/<run> --refit --model results/<run>/other.safetensors
 
-Reads results/<run>/calibration.json and calibration_logits.csv (written by `voicegender.deploy.calibrate`: logits of
+Reads results/<run>/calibration.json and calibration_logits.csv (written by `voicegender.calibrate.calibrate`: logits of
 the fold's validation and test speakers' images) and writes pngs/calibration.png and pngs/coverage.png. T and the
 threshold are fitted on the validation speakers only; the test speakers are what the figures judge them on.
 """
@@ -23,7 +23,7 @@ def reliability(ax, probs, y, n_bins, title):
     "Top-label reliability: accuracy against confidence, per equal-width bin (sklearn's calibration_curve)."
     import numpy as np
     from sklearn.calibration import calibration_curve
-    from voicegender.deploy import expected_calibration_error
+    from voicegender.calibrate import expected_calibration_error
     conf, ok = probs.max(1), (probs.argmax(1) == y)
     acc, mean_conf = calibration_curve(ok, conf, n_bins=n_bins, strategy='uniform')
     ax.plot([0.5, 1], [0.5, 1], ls='--', c='grey', lw=1, label='perfect calibration')
@@ -47,7 +47,7 @@ def main(argv=None):
     import numpy as np, pandas as pd, matplotlib
     matplotlib.use('Agg'); import matplotlib.pyplot as plt
     from voicegender.core import GENDERS
-    from voicegender.deploy import calibrate, softmax, coverage_curve, CALIBRATION_FILE
+    from voicegender.calibrate import calibrate, softmax, coverage_curve, CALIBRATION_FILE
     run = Path(a.run)
     if a.refit or not (run/CALIBRATION_FILE).exists() or not (run/'calibration_logits.csv').exists():
         calibrate(run, a.target_accuracy, a.min_coverage, model=a.model)

@@ -5,14 +5,14 @@
     python scripts/record_wav.py --seconds 3 --device 2
     python scripts/record_wav.py --list-devices
 
-The logic lives in voicegender/deploy.py (`record_clip`, `cli_record`); this file only calls it.
+The logic lives in voicegender/record.py (`record_clip`, `cli_record`); this file only calls it.
 """
 import sys
 from pathlib import Path
 
-try: from voicegender.deploy import cli_record
+try: from voicegender.record import cli_record
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from voicegender.deploy import cli_record
+    from voicegender.record import cli_record
 
 if __name__ == '__main__': sys.exit(cli_record(sys.argv[1:]))

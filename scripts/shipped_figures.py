@@ -27,7 +27,8 @@ def main():
     from voicegender.core import GENDERS, load_audio
     from voicegender.data import ADULT_AGE
     from voicegender.train import confusion_png
-    from voicegender.deploy import Predictor, expected_calibration_error
+    from voicegender.deploy import Predictor
+    from voicegender.calibrate import expected_calibration_error
     from sklearn.metrics import confusion_matrix
     pred = pd.read_csv(run_dir()/'test_predictions.csv')
     adults = pred[~(pred.age < ADULT_AGE)]

@@ -3,9 +3,10 @@ import io, os, json, pickle, hashlib, shutil, contextlib
 from pathlib import Path
 import numpy as np, soundfile as sf, pytest, torch
 from voicegender.core import SR, GENDERS
-from voicegender.deploy import (Predictor, cli_predict, calibrate, load_calibration, find_audio,
-                                speech_segments, speech_windows, synthetic_speech, fit_temperature, nll, softmax,
-                                expected_calibration_error, choose_threshold, CALIBRATION_FILE)
+from voicegender.speech import speech_segments, speech_windows, synthetic_speech
+from voicegender.calibrate import (calibrate, load_calibration, fit_temperature, nll, softmax, expected_calibration_error,
+                                   choose_threshold, CALIBRATION_FILE)
+from voicegender.deploy import Predictor, cli_predict, find_audio
 import voicegender.model
 from voicegender.model import save_model, load_model
 from voicegender.train import tiny_learner

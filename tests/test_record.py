@@ -2,8 +2,8 @@
 import sys, types, datetime, subprocess, os
 from pathlib import Path
 import numpy as np, soundfile as sf, pytest
-from voicegender.deploy import (record_clip, save_new_wav, cli_record, synthetic_speech, input_devices, RecordError,
-                                sounddevice_record)
+from voicegender.speech import synthetic_speech
+from voicegender.record import record_clip, save_new_wav, cli_record, input_devices, RecordError, sounddevice_record
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ embeddings, pitch and spectral statistics, a model trained on another corpus, an
 
 # %% ../nbs/06_baselines.ipynb #29b8010c
 from __future__ import annotations
-import os, sys, json, time, types, inspect, warnings, argparse, contextlib
+import sys, json, time, types, inspect, warnings, argparse, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
@@ -17,7 +17,8 @@ __all__ = ['RESULT_COLUMNS', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 
            'fit_folds', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder', 'resemblyzer_embedding',
            'plot_embeddings_2d', 'suspect_speakers', 'pitch_features', 'acoustic_features', 'kaggle_voice',
            'holdout_vote', 'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model', 'cv_train_test', 'median_ms',
-           'run_baselines', 'cli_baselines']
+           'BaselineData', 'majority_baseline', 'resemblyzer_baselines', 'acoustic_baselines', 'commonvoice_baselines',
+           'fusion_baselines', 'kaggle_baselines', 'run_baselines', 'cli_baselines']
 
 # %% ../nbs/06_baselines.ipynb #b50b83e9
 RESULT_COLUMNS = ['method', 'params', 'pretrained_weights_loaded', 'clip_acc_mean', 'clip_acc_std', 'speaker_acc',
@@ -325,7 +326,7 @@ def plot_embeddings_2d(E:np.ndarray, # (n, d) one row per clip
                        flagged:list=(), # speakers to circle
                        title:str='Resemblyzer embeddings, 2-D PCA'):
     "PCA scatter of clip embeddings coloured by gender, speaker means labelled; returns (figure, 2-D points)."
-    import matplotlib; import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
     pca = PCA(2, random_state=0); Z = pca.fit_transform(np.asarray(E, np.float64))
     fig, ax = plt.subplots(figsize=(7, 6))
@@ -513,13 +514,186 @@ def _report(r:dict)->dict:
     return dict(summary=r['summary'], folds=r['folds'],
                 wrong_speakers=v.loc[~v.correct, ['fold','speaker','gender','n_clips','n_called_female']].to_dict('records'))
 
+# %% ../nbs/06_baselines.ipynb #aa04a53d
+class BaselineData:
+    "The clips on the saved folds, their feature caches and the timing clips: what every baseline family reads."
+    def __init__(self, clips:pd.DataFrame, # clip table (path, speaker, gender)
+                 splits:pd.DataFrame, # saved folds
+                 cache:str|Path=RESULTS, # where feature caches go
+                 shared:str|Path=SHARED_DATA, # voicegender/voice.csv and commonvoice_mel/cv_mel128.npz
+                 inner_folds:int=5, # fold models per ensemble
+                 n_timing:int=20, # clips timed for cpu_ms_per_clip
+                 progress:bool=True, log=print):
+        self.splits = splits[splits.speaker.isin(clips.speaker)]
+        self.clips = clips[clips.speaker.isin(self.splits.speaker)].reset_index(drop=True)
+        self.paths = self.clips.path.astype(str).tolist(); self.timing = self.paths[:n_timing]
+        self.cache, self.shared = Path(cache), Path(shared)
+        self.inner_folds, self.n_timing, self.progress, self.log = inner_folds, n_timing, progress, log
+        self.errors = {}   # {path: error} of every clip whose features failed
+
+    def features(self, featurize, # path -> dict of named floats, or a 1-d array
+                 name:str, # the cache file in `cache`
+                 **kwargs, # passed to `cached_features`
+                )->pd.DataFrame:
+        "`cached_features` of every clip; failures go to `errors` and the log."
+        feats, errs = cached_features(self.paths, featurize, self.cache/name, progress=self.progress, **kwargs)
+        self.errors.update(errs)
+        for e in errs.values(): self.log(f"error: {e}")
+        return feats
+
+    def on(self, feats:pd.DataFrame)->tuple[pd.DataFrame,np.ndarray]: # (the clips that have features, their rows)
+        "The clips `feats` has a row for, and those rows, in clip-table order."
+        m = self.clips.path.astype(str).isin(feats.index).values
+        return self.clips[m].reset_index(drop=True), feats.loc[self.clips.path.astype(str)[m]].values
+
+    def ensemble(self, make): # () -> a fresh classifier
+        "A maker of `FoldEnsemble`s of `inner_folds` copies of `make()`."
+        return lambda: FoldEnsemble(make(), k=self.inner_folds)
+
+# %% ../nbs/06_baselines.ipynb #0a1b461a
+def majority_baseline(d:BaselineData)->tuple[list,None]: # ([(row, report)], nothing for a fusion)
+    "Always the commoner label of each fold's training speakers."
+    from sklearn.dummy import DummyClassifier
+    r = fit_folds(np.zeros((len(d.clips), 1)), d.clips, d.splits, lambda: DummyClassifier(strategy='most_frequent'))
+    return [(result_row('majority class (always the commoner label)', r, params=0, cpu_ms=0.0,
+                        notes=f"reference: balanced accuracy {r['summary']['balanced_acc_mean']:.1f} %"), _report(r))], None
+
+# %% ../nbs/06_baselines.ipynb #16e15067
+def resemblyzer_baselines(d:BaselineData,
+                          figure:str|Path|None=None, # PNG of the embeddings' 2-D PCA
+                         )->tuple[list,dict]: # ([(row, report)], the LR's clips, scores, ms a clip, encoder size)
+    "Speaker embeddings of a pretrained encoder (Resemblyzer) + LR or an MLP fold-ensemble."
+    enc = resemblyzer_encoder(); n_enc = sum(p.numel() for p in enc.parameters())
+    emb = {}
+    for trim in (True, False):
+        name = 'resemblyzer' if trim else 'resemblyzer_notrim'
+        d.log(f"Resemblyzer embeddings ({'trimmed' if trim else 'untrimmed'}) -> {d.cache/f'embeddings_{name}.npz'}")
+        emb[trim] = d.on(d.features(lambda p, t=trim: resemblyzer_embedding(enc, load_audio(p), trim=t), f'embeddings_{name}.npz'))
+    variants = [('Resemblyzer embedding + LR', True, lr_model),
+                ('Resemblyzer embedding (no trimming) + LR', False, lr_model),
+                ('Resemblyzer embedding + MLP fold-ensemble', True, d.ensemble(mlp_model))]
+    rows = []
+    for method, trim, make in variants:
+        r = fit_folds(emb[trim][1], emb[trim][0], d.splits, make)
+        head = r['models'][0]
+        ms = median_ms(lambda p: head.predict_proba(resemblyzer_embedding(enc, load_audio(p), trim=trim)[None]), d.timing)
+        sus = suspect_speakers(r['votes']).speaker.tolist()
+        rows.append((result_row(method, r, params=f"{n_enc} frozen + {n_params(head)}", pretrained=True, cpu_ms=ms,
+            notes=f"pretrained speaker encoder from the resemblyzer wheel (GE2E); DC removed, "
+                  f"{'webrtcvad trimming' if trim else 'silences kept'}; balanced acc "
+                  f"{r['summary']['balanced_acc_mean']:.1f} %; label audit (>=90 % of a speaker's clips against the "
+                  f"label): {sus}"), _report(r)))
+        if method == 'Resemblyzer embedding + LR': lr = dict(clips=emb[trim][0], scores=r, ms=ms, n_enc=n_enc)
+    if figure:
+        plot_embeddings_2d(emb[True][1], emb[True][0], figure, flagged=suspect_speakers(lr['scores']['votes']).speaker.tolist(),
+                           title='Resemblyzer embeddings of AZ clips (2-D PCA), coloured by label')
+        d.log(f"figure: {figure}")
+    return rows, lr
+
+# %% ../nbs/06_baselines.ipynb #754ac5ef
+def acoustic_baselines(d:BaselineData)->tuple[list,dict]: # ([(row, report)], the clips, features, ms a clip of the MFCC part)
+    "Pitch, spectral and MFCC statistics (`acoustic_features`) + MLP fold-ensemble, LR or gradient boosting."
+    d.log(f"acoustic features (pyin F0, spectral shape, MFCC stats) -> {d.cache/'acoustic_features.csv'}")
+    A = d.features(lambda p: acoustic_features(load_audio(p)), 'acoustic_features.csv', every=100,
+                   columns=ACOUSTIC_COLUMNS, recipe=ACOUSTIC)
+    c, _ = d.on(A)
+    allp = tuple(ACOUSTIC_GROUPS)
+    feat_ms = {use: median_ms(lambda p: acoustic_features(load_audio(p), parts=use), d.timing[:max(3, d.n_timing//2)])
+               for use in (allp, ('mfcc',), ('pitch',))}
+    variants = [('acoustic stats (pitch+spectral+MFCC, 37) + MLP fold-ensemble', allp, d.ensemble(mlp_model)),
+                ('acoustic stats (pitch+spectral+MFCC, 37) + LR', allp, lr_model),
+                ('acoustic stats (pitch+spectral+MFCC, 37) + gradient boosting', allp, gbm_model),
+                ('MFCC mean/std (24) + LR', ('mfcc',), lr_model),
+                ('pitch stats alone (pyin+YIN, 5) + LR', ('pitch',), lr_model)]
+    rows = []
+    for method, use, make in variants:
+        r = fit_folds(A.loc[c.path.astype(str), [k for g in use for k in ACOUSTIC_GROUPS[g]]].values, c, d.splits, make)
+        rows.append((result_row(method, r, params=n_params(r['models'][0]), cpu_ms=feat_ms[use],
+            notes=f"DC removed, 50 Hz high-pass, statistics over frames within 30 dB of the loudest; "
+                  f"balanced acc {r['summary']['balanced_acc_mean']:.1f} %; clips with no pyin-voiced frame: "
+                  f"{int(A.f0_median.isna().sum())}/{len(A)} (imputed)"), _report(r)))
+    return rows, dict(clips=c, features=A, mfcc_ms=feat_ms[('mfcc',)])
+
+# %% ../nbs/06_baselines.ipynb #17bb7b44
+def commonvoice_baselines(d:BaselineData,
+                          cv_limit:int|None=None, # Common Voice training clips (None: all)
+                         )->tuple[list,dict|None]: # ([(row, report)], the LR's p(female) by path, ms a clip, model)
+    "Mean-mel vectors + LR or MLP trained on Common Voice, never on these clips (cross-corpus); skipped without the data."
+    npz = d.shared/'commonvoice_mel/cv_mel128.npz'
+    if not npz.exists(): d.log(f"skipped Common Voice: no {npz}"); return [], None
+    d.log(f"Common Voice mel vectors of the AZ clips -> {d.cache/'cv_mel128_az.npz'}")
+    c, X = d.on(d.features(cv_mel_vector, 'cv_mel128_az.npz'))
+    rows = []
+    for kind in ('lr', 'mlp'):
+        cvr = cv_train_test(npz, kind, limit=cv_limit)
+        r = fit_folds(X, c, d.splits, lambda: Frozen(cvr['model']))
+        allacc = 100*float((r['pred'] == gender_index(c.gender)).mean())
+        ms = median_ms(lambda p: cvr['model'].predict_proba(cv_mel_vector(p)[None]), d.timing)
+        method = f"Common Voice mel128 + {kind.upper()}, no AZ training (cross-corpus)"
+        rows.append((result_row(method, r, params=n_params(cvr['model']), cpu_ms=ms, train_seconds=cvr['train_seconds'],
+            notes=f"trained on {cvr['n_train']} Common Voice clips (English); Common Voice test: valid "
+                  f"{cvr['test_acc']['cv-valid-test']:.1f} %, other {cvr['test_acc']['cv-other-test']:.1f} %; "
+                  f"all {len(c)} AZ clips {allacc:.1f} %; balanced acc on AZ folds {r['summary']['balanced_acc_mean']:.1f} %; "
+                  f"train_seconds is the one Common Voice fit"),
+            dict(_report(r), cv_test_acc=cvr['test_acc'], n_cv_train=cvr['n_train'], az_all_clip_acc=allacc)))
+        if kind == 'lr': lr = dict(p_female=pd.Series(r['prob'][:,0], index=c.path.astype(str)), ms=ms, model=cvr['model'])
+    return rows, lr
+
+def fusion_baselines(d:BaselineData,
+                     commonvoice:dict, # what `commonvoice_baselines` kept
+                     acoustic:dict|None=None, # what `acoustic_baselines` kept, if it ran
+                     resemblyzer:dict|None=None, # what `resemblyzer_baselines` kept, if it ran
+                    )->list: # [(row, report)]
+    "Does the Common Voice LR help? Its logit as a 25th feature beside the MFCC statistics; its probabilities averaged with Resemblyzer LR's."
+    p_cv, rows = commonvoice['p_female'], []
+    logit = lambda p: np.log(np.clip(p, 1e-6, 1-1e-6)/np.clip(1-p, 1e-6, 1))
+    if acoustic:
+        ca, A = acoustic['clips'], acoustic['features']
+        ca = ca[ca.path.astype(str).isin(p_cv.index)].reset_index(drop=True)
+        Xm = np.c_[A.loc[ca.path.astype(str), ACOUSTIC_GROUPS['mfcc']].values, logit(p_cv.loc[ca.path.astype(str)].values)]
+        r = fit_folds(Xm, ca, d.splits, lr_model)
+        rows.append((result_row('MFCC mean/std (24) + Common Voice LR logit + LR', r, params=n_params(r['models'][0]),
+            cpu_ms=acoustic['mfcc_ms'] + commonvoice['ms'],
+            notes=f"stacking: the frozen Common Voice LR's logit as a 25th feature; "
+                  f"balanced acc {r['summary']['balanced_acc_mean']:.1f} %"), _report(r)))
+    if resemblyzer:
+        cr, r_rz = resemblyzer['clips'], resemblyzer['scores']
+        keep = cr.path.astype(str).isin(p_cv.index).values
+        cr = cr[keep].reset_index(drop=True); pc = p_cv.loc[cr.path.astype(str)].values
+        r = score_probs((r_rz['prob'][keep] + np.c_[pc, 1-pc])/2, cr, d.splits)
+        rows.append((result_row('mean of Resemblyzer LR and Common Voice LR probabilities', r, pretrained=True,
+            params=f"{resemblyzer['n_enc']} frozen + {n_params(r_rz['models'][0])} + {n_params(commonvoice['model'])}",
+            cpu_ms=resemblyzer['ms'] + commonvoice['ms'],
+            notes=f"late fusion, no weights tuned; balanced acc {r['summary']['balanced_acc_mean']:.1f} %"), _report(r)))
+    return rows
+
+# %% ../nbs/06_baselines.ipynb #42a33dbc
+def kaggle_baselines(d:BaselineData)->tuple[list,None]: # ([(row, report)], nothing for a fusion)
+    "The voice.csv recipe (`holdout_vote`) with an MLP, LR and gradient boosting; skipped without the file."
+    csv = d.shared/'voicegender/voice.csv'
+    if not csv.exists(): d.log(f"skipped voice.csv: no {csv}"); return [], None
+    Xv, yv = kaggle_voice(csv)
+    rows = []
+    for name, make in (('MLP', mlp_model), ('LR', lr_model), ('gradient boosting', gbm_model)):
+        h = holdout_vote(Xv, yv, make, k=d.inner_folds)
+        method = f"voice.csv (Kaggle, 20 features) {name} fold-ensemble, NOT speaker-disjoint"
+        fake = dict(summary=dict(clip_acc_mean=h['cv_acc_mean'], clip_acc_std=h['cv_acc_std'],
+                                 speaker_correct='n/a', n_speakers='n/a'))
+        row = result_row(method, fake, params=h['params'], train_seconds=h['train_seconds'],
+            notes=f"other corpus (3,168 clips, no speaker IDs: folds NOT speaker-disjoint); accuracies are the "
+                  f"{d.inner_folds} stratified folds of the 80 % training part; held-out 20 % ({h['n_test']} clips) by "
+                  f"vote of the fold models: {h['test_acc']:.1f} %; features not computable for new audio here")
+        row['speaker_acc'] = 'n/a'
+        rows.append((row, {k: v for k,v in h.items() if k != 'model'}))
+    return rows, None
+
 # %% ../nbs/06_baselines.ipynb #875aec71
 PARTS = ('majority', 'resemblyzer', 'acoustic', 'commonvoice', 'kaggle')
 
 def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                   splits:pd.DataFrame, # saved folds
                   out:str|Path='results/baselines.csv', # results table
-                  cache:str|Path=RESULTS, # where feature caches and JSON reports go
+                  cache:str|Path=RESULTS, # where feature caches and baselines_details.json go
                   shared:str|Path=SHARED_DATA, # voicegender/voice.csv and commonvoice_mel/cv_mel128.npz
                   parts=PARTS, # which baselines
                   figure:str|Path|None='pngs/embeddings_pca.png',
@@ -528,149 +702,19 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                   n_timing:int=20, # clips timed for cpu_ms_per_clip
                   progress:bool=True,
                   log=print)->list[dict]: # the rows written
-    "Every baseline on the saved folds; rows into `out`, details into `cache`/baselines_<part>.json."
-    cache, shared = Path(cache), Path(shared)
-    splits = splits[splits.speaker.isin(clips.speaker)]
-    clips = clips[clips.speaker.isin(splits.speaker)].reset_index(drop=True)
-    paths = clips.path.astype(str).tolist(); timing = paths[:n_timing]
-    rows, errors = [], {}
-    reports = {}
-    def put(row, report):
-        update_results_row(out, row); rows.append(row); reports[row['method']] = report
-        log(f"{row['method']}: {row['clip_acc_mean']} +- {row['clip_acc_std']} % clips, {row['speaker_acc']} speakers")
-    feat_ms = {}
-    def keep(feats, errs):
-        errors.update(errs)
-        for e in errs.values(): log(f"error: {e}")
-        return feats
-    def on(feats):  # clips that have this feature, and their rows
-        m = clips.path.astype(str).isin(feats.index).values
-        return clips[m].reset_index(drop=True), feats.loc[clips.path.astype(str)[m]].values
-    ens = lambda make: (lambda: FoldEnsemble(make(), k=inner_folds))
-
-    if 'majority' in parts:
-        from sklearn.dummy import DummyClassifier
-        r = fit_folds(np.zeros((len(clips), 1)), clips, splits, lambda: DummyClassifier(strategy='most_frequent'))
-        put(result_row('majority class (always the commoner label)', r, params=0, cpu_ms=0.0,
-            notes=f"reference: balanced accuracy {r['summary']['balanced_acc_mean']:.1f} %"), _report(r))
-
-    if 'resemblyzer' in parts:
-        import torch
-        enc = resemblyzer_encoder(); n_enc = sum(p.numel() for p in enc.parameters())
-        emb = {}
-        for trim in (True, False):
-            name = 'resemblyzer' if trim else 'resemblyzer_notrim'
-            log(f"Resemblyzer embeddings ({'trimmed' if trim else 'untrimmed'}) -> {cache/f'embeddings_{name}.npz'}")
-            F = keep(*cached_features(paths, lambda p, t=trim: resemblyzer_embedding(enc, load_audio(p), trim=t),
-                                      cache/f'embeddings_{name}.npz', progress=progress))
-            emb[trim] = on(F)
-        c, E = emb[True]
-        variants = [('Resemblyzer embedding + LR', True, lr_model),
-                    ('Resemblyzer embedding (no trimming) + LR', False, lr_model),
-                    ('Resemblyzer embedding + MLP fold-ensemble', True, ens(mlp_model))]
-        for method, trim, make in variants:
-            r = fit_folds(emb[trim][1], emb[trim][0], splits, make)
-            head = r['models'][0]
-            ms = median_ms(lambda p: head.predict_proba(resemblyzer_embedding(enc, load_audio(p), trim=trim)[None]), timing)
-            sus = suspect_speakers(r['votes']).speaker.tolist()
-            put(result_row(method, r, params=f"{n_enc} frozen + {n_params(head)}", pretrained=True, cpu_ms=ms,
-                notes=f"pretrained speaker encoder from the resemblyzer wheel (GE2E); DC removed, "
-                      f"{'webrtcvad trimming' if trim else 'silences kept'}; balanced acc "
-                      f"{r['summary']['balanced_acc_mean']:.1f} %; label audit (>=90 % of a speaker's clips against the "
-                      f"label): {sus}"), _report(r))
-            if method == 'Resemblyzer embedding + LR': r_rz, rz_ms = r, ms
-        if figure:
-            plot_embeddings_2d(E, c, figure, flagged=suspect_speakers(r_rz['votes']).speaker.tolist(),
-                               title='Resemblyzer embeddings of AZ clips (2-D PCA), coloured by label')
-            log(f"figure: {figure}")
-
-    if 'acoustic' in parts:
-        log(f"acoustic features (pyin F0, spectral shape, MFCC stats) -> {cache/'acoustic_features.csv'}")
-        A = keep(*cached_features(paths, lambda p: acoustic_features(load_audio(p)), cache/'acoustic_features.csv',
-                                  every=100, progress=progress, columns=ACOUSTIC_COLUMNS, recipe=ACOUSTIC))
-        c, X = on(A)
-        feat_ms = {parts_: median_ms(lambda p: acoustic_features(load_audio(p), parts=parts_), timing[:max(3, n_timing//2)])
-                   for parts_ in (tuple(ACOUSTIC_GROUPS), ('mfcc',), ('pitch',))}
-        allp = tuple(ACOUSTIC_GROUPS)
-        variants = [('acoustic stats (pitch+spectral+MFCC, 37) + MLP fold-ensemble', allp, ens(mlp_model)),
-                    ('acoustic stats (pitch+spectral+MFCC, 37) + LR', allp, lr_model),
-                    ('acoustic stats (pitch+spectral+MFCC, 37) + gradient boosting', allp, gbm_model),
-                    ('MFCC mean/std (24) + LR', ('mfcc',), lr_model),
-                    ('pitch stats alone (pyin+YIN, 5) + LR', ('pitch',), lr_model)]
-        for method, use, make in variants:
-            Xu = A.loc[c.path.astype(str), [k for g in use for k in ACOUSTIC_GROUPS[g]]].values
-            r = fit_folds(Xu, c, splits, make)
-            put(result_row(method, r, params=n_params(r['models'][0]), cpu_ms=feat_ms[use],
-                notes=f"DC removed, 50 Hz high-pass, statistics over frames within 30 dB of the loudest; "
-                      f"balanced acc {r['summary']['balanced_acc_mean']:.1f} %; clips with no pyin-voiced frame: "
-                      f"{int(A.f0_median.isna().sum())}/{len(A)} (imputed)"), _report(r))
-        acoustic = (c, A)
-
-    if 'commonvoice' in parts:
-        npz = shared/'commonvoice_mel/cv_mel128.npz'
-        if not npz.exists(): log(f"skipped Common Voice: no {npz}")
-        else:
-            log(f"Common Voice mel vectors of the AZ clips -> {cache/'cv_mel128_az.npz'}")
-            M = keep(*cached_features(paths, cv_mel_vector, cache/'cv_mel128_az.npz', progress=progress))
-            c, X = on(M)
-            cv_probs, cv_ms, cv_models = {}, {}, {}
-            for kind in ('lr', 'mlp'):
-                cvr = cv_train_test(npz, kind, limit=cv_limit)
-                r = fit_folds(X, c, splits, lambda: Frozen(cvr['model']))
-                cv_probs[kind] = (c, r)
-                allacc = 100*float((r['pred'] == gender_index(c.gender)).mean())
-                ms = cv_ms[kind] = median_ms(lambda p: cvr['model'].predict_proba(cv_mel_vector(p)[None]), timing)
-                cv_models[kind] = cvr['model']
-                method = f"Common Voice mel128 + {kind.upper()}, no AZ training (cross-corpus)"
-                put(result_row(method, r, params=n_params(cvr['model']), cpu_ms=ms, train_seconds=cvr['train_seconds'],
-                    notes=f"trained on {cvr['n_train']} Common Voice clips (English); Common Voice test: valid "
-                          f"{cvr['test_acc']['cv-valid-test']:.1f} %, other {cvr['test_acc']['cv-other-test']:.1f} %; "
-                          f"all {len(c)} AZ clips {allacc:.1f} %; balanced acc on AZ folds {r['summary']['balanced_acc_mean']:.1f} %; "
-                          f"train_seconds is the one Common Voice fit"),
-                    dict(_report(r), cv_test_acc=cvr['test_acc'], n_cv_train=cvr['n_train'], az_all_clip_acc=allacc))
-            # does it help? its female probability as a feature, and averaged with another model's probabilities
-            c_cv, r_cv = cv_probs['lr']
-            p_cv = pd.Series(r_cv['prob'][:,0], index=c_cv.path.astype(str))
-            logit = lambda p: np.log(np.clip(p, 1e-6, 1-1e-6)/np.clip(1-p, 1e-6, 1))
-            if 'acoustic' in parts:
-                ca, A = acoustic
-                ca = ca[ca.path.astype(str).isin(p_cv.index)].reset_index(drop=True)
-                Xm = np.c_[A.loc[ca.path.astype(str), ACOUSTIC_GROUPS['mfcc']].values, logit(p_cv.loc[ca.path.astype(str)].values)]
-                r = fit_folds(Xm, ca, splits, lr_model)
-                put(result_row('MFCC mean/std (24) + Common Voice LR logit + LR', r, params=n_params(r['models'][0]),
-                    cpu_ms=feat_ms[('mfcc',)] + cv_ms['lr'],
-                    notes=f"stacking: the frozen Common Voice LR's logit as a 25th feature; "
-                          f"balanced acc {r['summary']['balanced_acc_mean']:.1f} %"), _report(r))
-            if 'resemblyzer' in parts:
-                cr = emb[True][0]
-                keep_m = cr.path.astype(str).isin(p_cv.index).values
-                pr = r_rz['prob'][keep_m]; cr = cr[keep_m].reset_index(drop=True)
-                pc = p_cv.loc[cr.path.astype(str)].values
-                avg = (pr + np.c_[pc, 1-pc])/2
-                r = score_probs(avg, cr, splits)
-                put(result_row('mean of Resemblyzer LR and Common Voice LR probabilities', r, pretrained=True,
-                    params=f"{n_enc} frozen + {n_params(r_rz['models'][0])} + {n_params(cv_models['lr'])}",
-                    cpu_ms=rz_ms + cv_ms['lr'],
-                    notes=f"late fusion, no weights tuned; balanced acc {r['summary']['balanced_acc_mean']:.1f} %"),
-                    _report(r))
-
-    if 'kaggle' in parts:
-        csv = shared/'voicegender/voice.csv'
-        if not csv.exists(): log(f"skipped voice.csv: no {csv}")
-        else:
-            Xv, yv = kaggle_voice(csv)
-            for name, make in (('MLP', mlp_model), ('LR', lr_model), ('gradient boosting', gbm_model)):
-                h = holdout_vote(Xv, yv, make, k=inner_folds)
-                method = f"voice.csv (Kaggle, 20 features) {name} fold-ensemble, NOT speaker-disjoint"
-                fake = dict(summary=dict(clip_acc_mean=h['cv_acc_mean'], clip_acc_std=h['cv_acc_std'],
-                                         speaker_correct='n/a', n_speakers='n/a'))
-                row = result_row(method, fake, params=h['params'], train_seconds=h['train_seconds'],
-                    notes=f"other corpus (3,168 clips, no speaker IDs: folds NOT speaker-disjoint); accuracies are the "
-                          f"{inner_folds} stratified folds of the 80 % training part; held-out 20 % ({h['n_test']} clips) by "
-                          f"vote of the fold models: {h['test_acc']:.1f} %; features not computable for new audio here")
-                row['speaker_acc'] = 'n/a'
-                put(row, {k: v for k,v in h.items() if k != 'model'})
-    _json_dump(dict(reports=reports, errors=errors), Path(cache)/'baselines_details.json')
+    "Every baseline family in `parts` on the saved folds; rows into `out`, reports into `cache`/baselines_details.json."
+    d = BaselineData(clips, splits, cache, shared, inner_folds, n_timing, progress, log)
+    family = dict(majority=lambda: majority_baseline(d), resemblyzer=lambda: resemblyzer_baselines(d, figure),
+                  acoustic=lambda: acoustic_baselines(d), commonvoice=lambda: commonvoice_baselines(d, cv_limit),
+                  kaggle=lambda: kaggle_baselines(d))
+    rows, reports, kept = [], {}, {}
+    for part in [p for p in PARTS if p in parts]:
+        new, kept[part] = family[part]()
+        if part == 'commonvoice' and kept[part]: new += fusion_baselines(d, kept[part], kept.get('acoustic'), kept.get('resemblyzer'))
+        for row, report in new:
+            update_results_row(out, row); rows.append(row); reports[row['method']] = report
+            log(f"{row['method']}: {row['clip_acc_mean']} +- {row['clip_acc_std']} % clips, {row['speaker_acc']} speakers")
+    _json_dump(dict(reports=reports, errors=d.errors), d.cache/'baselines_details.json')
     return rows
 
 # %% ../nbs/06_baselines.ipynb #cd0da090

@@ -12,7 +12,7 @@ from .core import *
 from .data import per_speaker, ADULT_AGE
 from .model import load_model
 from .train import TrainConfig, train_fold, clip_metrics
-from .deploy import fit_temperature, choose_threshold, softmax, expected_calibration_error
+from .calibrate import fit_temperature, choose_threshold, softmax, expected_calibration_error
 
 # %% auto #0
 __all__ = ['SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits', 'fit_calibration',

@@ -5,7 +5,7 @@ and a measured check that the maps really explain the model's decisions."""
 
 # %% ../nbs/05_gradcam.ipynb #9177b614
 from __future__ import annotations
-import os, sys, json, argparse, warnings
+import sys, json, argparse, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
