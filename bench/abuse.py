@@ -31,7 +31,7 @@ def wav(y, sr):
 
 def speech_clip(seconds=1.5)->bytes:
     from voicegender.core import SR
-    from voicegender.deploy import synthetic_speech
+    from voicegender.speech import synthetic_speech
     y = np.concatenate([np.zeros(SR//4), synthetic_speech(seconds - 0.5, 120), np.zeros(SR//4)])
     return wav((y + np.random.default_rng(0).normal(0, 0.003, len(y))).astype(np.float32), SR)
 

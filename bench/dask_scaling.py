@@ -36,7 +36,7 @@ def heldout_clips(n:int)->list[Path]:
 
 
 def synthetic_clips(n:int, folder:Path)->list[Path]:
-    from voicegender.deploy import synthetic_speech
+    from voicegender.speech import synthetic_speech
     out = []
     for i in range(n):
         f = folder/f'syn{i:04d}.wav'

@@ -27,7 +27,8 @@ def main(argv=None):
     import numpy as np, soundfile as sf, torch
     torch.set_num_threads(a.threads)
     from voicegender.core import SR, load_audio
-    from voicegender.deploy import Predictor, synthetic_speech, silero_model
+    from voicegender.deploy import Predictor
+    from voicegender.speech import synthetic_speech, silero_model
     from voicegender.model import shipped_model
 
     tmp = Path(tempfile.mkdtemp())

@@ -40,7 +40,7 @@ def server_peak_mb(pid:int)->float|None:
 def one_second_clip()->bytes:
     import numpy as np, soundfile as sf
     from voicegender.core import SR
-    from voicegender.deploy import synthetic_speech
+    from voicegender.speech import synthetic_speech
     y = np.concatenate([np.zeros(SR//10), synthetic_speech(0.8, 120), np.zeros(SR//10)])
     y = (y + np.random.default_rng(0).normal(0, 0.003, len(y))).astype(np.float32)
     b = io.BytesIO(); sf.write(b, y, SR, format='WAV', subtype='PCM_16'); return b.getvalue()

@@ -3,7 +3,8 @@ import os, io, json, contextlib
 from pathlib import Path
 import numpy as np, soundfile as sf, pytest
 from voicegender.core import SR, load_audio, AudioError
-from voicegender.deploy import Predictor, cli_predict, synthetic_speech
+from voicegender.deploy import Predictor, cli_predict
+from voicegender.speech import synthetic_speech
 from voicegender.train import tiny_learner
 
 ANSWERS = {'female', 'male', 'uncertain', 'no speech'}

@@ -63,7 +63,8 @@ def level_model(tmp_path_factory):
 
 def test_answers_ignore_the_recording_level(level_model):
     "The same clips at -20, 0 and +20 dB (no clipping): the same label, p(female) within 0.05."
-    from voicegender.deploy import Predictor, synthetic_speech
+    from voicegender.deploy import Predictor
+    from voicegender.speech import synthetic_speech
     pred = Predictor(level_model, threshold=0.5, use_calibration=False)
     for f0, seed in [(120, 1), (220, 2), (160, 3)]:
         y = np.concatenate([np.zeros(SR//2), synthetic_speech(1.5, f0, seed=seed), np.zeros(SR//2)]).astype(np.float32)
@@ -104,7 +105,8 @@ def test_the_shipped_model_loads_weights_only_and_answers(tmp_path, monkeypatch)
     "`voicegender predict` with no --model uses the model inside the package, read without unpickling anything."
     import pickle, builtins
     from voicegender.model import shipped_model, load_model
-    from voicegender.deploy import cli_predict, synthetic_speech
+    from voicegender.deploy import cli_predict
+    from voicegender.speech import synthetic_speech
     path = shipped_model()
     assert path.suffix == '.safetensors' and path.stat().st_size < 46e6
     with monkeypatch.context() as mp:   # loading the model file never reaches the unpickler (numba's own caches later may)

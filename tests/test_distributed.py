@@ -6,7 +6,8 @@ import numpy as np, pandas as pd, soundfile as sf, pytest
 
 distributed = pytest.importorskip('distributed')
 from voicegender.core import SR
-from voicegender.deploy import Predictor, synthetic_speech
+from voicegender.deploy import Predictor
+from voicegender.speech import synthetic_speech
 from voicegender.cli import main
 from voicegender.segment import segment_file
 from voicegender.distributed import cluster_predict, cluster_segment, worker_predictor, local_client

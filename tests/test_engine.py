@@ -4,7 +4,8 @@ import io, json, contextlib, tracemalloc
 from pathlib import Path
 import numpy as np, soundfile as sf, pytest
 from voicegender.core import SR
-from voicegender.deploy import Predictor, synthetic_speech, cli_predict
+from voicegender.deploy import Predictor, cli_predict
+from voicegender.speech import synthetic_speech
 from voicegender.mfcc import model_input
 from voicegender.train import tiny_learner
 

@@ -3,7 +3,8 @@ the network's and the head's calibrated p(female), judged against the mean of th
 import io, json, contextlib
 import numpy as np, soundfile as sf, pytest
 from voicegender.core import SR, SHIPPED_MODEL, read_model_file
-from voicegender.deploy import Predictor, FusionHead, FUSION_HEAD, synthetic_speech, with_silence
+from voicegender.deploy import Predictor, FusionHead, FUSION_HEAD
+from voicegender.speech import synthetic_speech, with_silence
 from voicegender.train import tiny_learner
 from voicegender.cli import main
 

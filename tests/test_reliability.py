@@ -8,7 +8,7 @@ from unittest import mock
 import numpy as np, pandas as pd, soundfile as sf, pytest, httpx
 from voicegender import core, mfcc
 from voicegender.core import SR, AudioError
-from voicegender.deploy import synthetic_speech
+from voicegender.speech import synthetic_speech
 from voicegender.data import make_toy_corpus, clip_table
 
 ROOT = Path(__file__).resolve().parents[1]

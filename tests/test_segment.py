@@ -3,7 +3,7 @@ import io, re, json, contextlib, resource, tracemalloc
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf, pytest
 from voicegender.core import SR
-from voicegender.deploy import speech_segments, synthetic_speech
+from voicegender.speech import speech_segments, synthetic_speech
 from voicegender.segment import (decode, runs, STATES, FORMATS, segment_file, segment_files, segment_audio, cli_segment,
                                  analysis_blocks, file_chunks)
 from voicegender.train import tiny_learner

@@ -6,7 +6,7 @@ pytest.importorskip('fastapi', reason="needs the serve extra: pip install 'voice
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from voicegender.core import SR, GENDERS
-from voicegender.deploy import synthetic_speech
+from voicegender.speech import synthetic_speech
 from voicegender.train import tiny_learner
 from voicegender.serve import (make_app, TimedPredictor, MAX_UPLOAD_BYTES, LIVE_WINDOW, LIVE_HOP, LIVE_MAX_MESSAGE,
                                cli_serve)

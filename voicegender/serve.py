@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np, soundfile as sf
 from .core import *
 from .deploy import Predictor, DEFAULT_THRESHOLD, default_threads
+from .speech import synthetic_speech
 try:
     import soxr
     from fastapi import FastAPI, File, UploadFile, WebSocket, HTTPException, Request
@@ -847,7 +848,6 @@ def port_problem(host:str, port:int)->str|None:
 
 def warm_up(pred:Predictor):
     "Answer a synthetic clip once, so that the first request does not wait for librosa's and Silero's just-in-time compilation."
-    from voicegender.deploy import synthetic_speech
     pred.predict_audio(np.concatenate([np.zeros(SR//4, np.float32), synthetic_speech(1.0), np.zeros(SR//4, np.float32)]))
 
 MAX_CONNECTIONS = 64   # open connections (HTTP and WebSocket) before uvicorn answers 503
