@@ -115,20 +115,39 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
         folds.append(dict(fold=int(f), scores=sc, missing=int((~got).sum())))
     return folds
 
-def fusion_folds(lever, baseline):
-    "Late fusion: the mean of the ResNet's and a baseline's calibrated p(female) on the same clips (threshold: the mean of theirs)."
+def mean_folds(levers:list, baseline:str|None=None):
+    """Ensembles and late fusion: per fold, the mean of the calibrated p(female) of the ResNets of `levers` on the same
+    clips, judged against the mean of their thresholds; with a baseline, that mean and the baseline's are averaged the
+    same way (the ResNets weigh as much as the baseline). None when a part is missing."""
     from voicegender.crosscorpus import corpus_scores
-    b_csv = OUT/f"baseline_{baseline.split()[0].lower()}_lr_model.csv"
-    if not b_csv.exists() or not (OUT/'baselines.json').exists(): return None
-    b, b_cal = pd.read_csv(b_csv), {r['fold']: r['calibration'] for r in json.loads((OUT/'baselines.json').read_text())[baseline]}
-    folds = []
-    for d in sorted((OUT/lever).glob('fold*')):
-        if not (d/'scores.json').exists(): continue
-        sc = json.loads((d/'scores.json').read_text())
-        r = pd.read_csv(d/'test_predictions.csv').merge(b[['wav', 'p_female']], on='wav', suffixes=('', '_b'))
-        thr = (sc['calibration']['threshold'] + b_cal[sc['fold']]['threshold'])/2
-        folds.append(dict(fold=sc['fold'], scores=corpus_scores(r.assign(p_female=(r.p_female + r.p_female_b)/2), thr)))
-    return folds
+    parts = []   # per source: {fold: (predictions, threshold)}
+    for lever in levers:
+        runs = {}
+        for d in sorted((OUT/lever).glob('fold*')):
+            if (d/'scores.json').exists():
+                sc = json.loads((d/'scores.json').read_text())
+                runs[sc['fold']] = (pd.read_csv(d/'test_predictions.csv'), sc['calibration']['threshold'])
+        parts.append(runs)
+    if baseline:
+        b_csv = OUT/f"baseline_{baseline.split()[0].lower()}_lr_model.csv"
+        if not b_csv.exists() or not (OUT/'baselines.json').exists(): return None
+        b = pd.read_csv(b_csv)
+        cal = {r['fold']: r['calibration']['threshold'] for r in json.loads((OUT/'baselines.json').read_text())[baseline]}
+        parts.append({f: (b[b.fold == f] if 'fold' in b else b, t) for f,t in cal.items()})
+    folds = sorted(set.intersection(*(set(r) for r in parts))) if parts and all(parts) else []
+    out = []
+    for f in folds:
+        base = parts[0][f][0]
+        ps = [base.p_female.to_numpy()] + [base[['wav']].merge(r[f][0][['wav', 'p_female']], on='wav', how='left').p_female.to_numpy()
+                                           for r in parts[1:]]
+        if any(np.isnan(p).any() for p in ps): raise SystemExit(f"fold {f}: the sources did not score the same clips")
+        thr = [r[f][1] for r in parts]; n = len(levers)
+        p, t = np.mean(ps[:n], 0), np.mean(thr[:n])
+        if baseline: p, t = (p + ps[n])/2, (t + thr[n])/2
+        out.append(dict(fold=f, scores=corpus_scores(base.assign(p_female=p), t)))
+    return out or None
+
+def fusion_folds(lever, baseline): return mean_folds([lever], baseline)
 
 def table():
     from voicegender.crosscorpus import scores_rows, markdown_table
@@ -138,9 +157,13 @@ def table():
         if folds: rows += scores_rows(f'ResNet-34, {lever}', folds); meta[lever] = dict(folds=len(folds), options=str(LEVERS[lever]))
     if (OUT/'baselines.json').exists():
         for name,folds in json.loads((OUT/'baselines.json').read_text()).items(): rows += scores_rows(name, folds)
-    for lever in ('level_mic', 'level_mic_cmn'):
+    for lever in ('level_mic', 'level_mic_cmn', 'level_mic_cmn_seed1'):
         fused = fusion_folds(lever, 'Resemblyzer + LR')
         if fused: rows += scores_rows(f'ResNet-34 {lever} + Resemblyzer + LR (late fusion)', fused)
+    seeds = ['level_mic_cmn', 'level_mic_cmn_seed1']   # the shipped recipe, two seeds: an ensemble, and with Resemblyzer
+    if len(ens := mean_folds(seeds) or []) == 3:
+        rows += scores_rows('ResNet-34 level_mic_cmn, seeds 42 + 1 (ensemble)', ens)
+        rows += scores_rows('ResNet-34 level_mic_cmn, seeds 42 + 1, + Resemblyzer + LR (late fusion)', mean_folds(seeds, 'Resemblyzer + LR'))
     peer = peer_folds()
     if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
     (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))
@@ -222,7 +245,8 @@ def ship_fusion():
 def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     """Speaker bootstrap, per held-out corpus (adults): the balanced clip accuracy of LEVER, of its late fusion with the
     baseline, and of the baseline, when the corpus' test speakers are redrawn with replacement (within each gender);
-    the 95 % interval of the fusion's lead over LEVER. Writes results/crosscorpus_noise.json."""
+    the 95 % interval of the fusion's lead over LEVER. Writes results/crosscorpus_noise.json (another lever:
+    results/crosscorpus_noise_LEVER.json)."""
     from sklearn.metrics import balanced_accuracy_score
     from voicegender.data import ADULT_AGE
     b = pd.read_csv(OUT/f"baseline_{baseline}_lr_model.csv")[['wav', 'p_female']]
@@ -248,7 +272,7 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
         print(f"{r.corpus.iloc[0]}: {lever} {o['lever']:.1%}, fusion {o['fusion']:.1%}, {baseline} {o['baseline']:.1%}; "
               f"fusion lead {o['fusion_lead']:+.1%} (95 % {o['fusion_lead_95'][0]:+.1%} to {o['fusion_lead_95'][1]:+.1%}; "
               f"share of draws not ahead {o['p_fusion_not_ahead']:.3f})")
-    dest = ROOT/'results/crosscorpus_noise.json'
+    dest = ROOT/('results/crosscorpus_noise.json' if lever == 'level_mic_cmn' else f'results/crosscorpus_noise_{lever}.json')
     dest.write_text(json.dumps(dict(lever=lever, baseline=f'{baseline} + LR', draws=n, seed=seed, corpora=out), indent=1))
     print(f"wrote {dest}")
 
