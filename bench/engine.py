@@ -179,8 +179,8 @@ def main(argv=None):
         print(f"serve: {res['serve']}", file=sys.stderr, flush=True)
     res['machine']['loadavg_after'] = [round(x, 2) for x in os.getloadavg()]
 
-    dest = Path(a.out); dest.parent.mkdir(parents=True, exist_ok=True)
-    t = dest.with_name(f'.{dest.name}.{os.getpid()}.tmp'); t.write_text(json.dumps(res, indent=1)); os.replace(t, dest)
+    from voicegender.core import atomic_write
+    dest = atomic_write(a.out, json.dumps(res, indent=1))
     print(markdown(res)); print(f"\nwrote {dest}")
 
 

@@ -134,9 +134,8 @@ def main(argv=None):
                             loadavg_before=[round(x, 2) for x in load_before],
                             loadavg_after=[round(x, 2) for x in os.getloadavg()]),
                note=a.note, date=time.strftime('%Y-%m-%d %H:%M:%S'))
-    dest = Path(a.out); dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = dest.with_name(f'.{dest.name}.{os.getpid()}.tmp'); tmp_out.write_text(json.dumps(out, indent=1))
-    os.replace(tmp_out, dest)
+    from voicegender.core import atomic_write
+    dest = atomic_write(a.out, json.dumps(out, indent=1))
     print(f"| clients | requests | errors | req/s | p50 (ms) | p99 (ms) | server p50 (ms) |\n|---:|---:|---:|---:|---:|---:|---:|")
     for l in levels:
         print(f"| {l['clients']} | {l['requests']} | {l['errors']} | {l['rps']} | {l['p50_ms']} | {l['p99_ms']} | "

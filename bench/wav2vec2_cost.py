@@ -76,8 +76,8 @@ def main(argv=None):
                         memory=w['model_rss_mb']/rn['model_rss_mb'])
     res['note'] = ("random weights, same architecture as alefiury/wav2vec2-large-xlsr-53-gender-recognition-librispeech; "
                    "its accuracy is not reported because its weights cannot be downloaded here")
-    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f'.{out.name}.tmp'); tmp.write_text(json.dumps(res, indent=1)); os.replace(tmp, out)
+    from voicegender.core import atomic_write
+    out = atomic_write(a.out, json.dumps(res, indent=1))
     print(f"wav2vec2-large (1 s clip): {w['median_ms']:.0f} ms, {w['params']/1e6:.1f} M params, +{w['model_rss_mb']:.0f} MB | "
           f"ResNet-34 (3x64x128): {rn['median_ms']:.1f} ms, {rn['params']/1e6:.1f} M params, +{rn['model_rss_mb']:.0f} MB | "
           f"ratio: {res['ratio']['latency']:.0f}x time, {res['ratio']['params']:.0f}x params, {res['ratio']['memory']:.1f}x memory "

@@ -9,14 +9,14 @@ Reads results/<run>/calibration.json and calibration_logits.csv (written by `voi
 the fold's validation and test speakers' images) and writes pngs/calibration.png and pngs/coverage.png. T and the
 threshold are fitted on the validation speakers only; the test speakers are what the figures judge them on.
 """
-import argparse, json, os, sys
+import argparse, json, sys
 from pathlib import Path
 
 
 def _save(fig, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.png')
-    fig.savefig(tmp, dpi=130); os.replace(tmp, path)
+    from voicegender.core import atomic_path
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=130, format='png')
 
 
 def reliability(ax, probs, y, n_bins, title):

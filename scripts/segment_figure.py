@@ -5,7 +5,7 @@
 
 Writes pngs/segment_timeline.png (the first 120 s; speakers the shipped model never heard).
 """
-import sys, json, os, importlib.util
+import sys, json, importlib.util
 from pathlib import Path
 import numpy as np
 
@@ -32,6 +32,8 @@ def main(name='test_speechocean762_music_5min', seconds=120):
     ax.set(yticks=range(len(rows)), yticklabels=[r[0] for r in rows], ylim=(len(rows) - 0.5, -0.5), xlabel='seconds',
            title=f"{name} (first {seconds} s): female red, male blue, no speech grey")
     fig.tight_layout(); out = ROOT/'pngs/segment_timeline.png'
-    tmp = out.with_name('.segment_timeline.tmp.png'); fig.savefig(tmp, dpi=120); os.replace(tmp, out); print(out)
+    from voicegender.core import atomic_path
+    with atomic_path(out) as tmp: fig.savefig(tmp, dpi=120, format='png')
+    print(out)
 
 if __name__ == '__main__': main(*sys.argv[1:2])

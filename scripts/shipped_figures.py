@@ -8,7 +8,7 @@ pngs/shipped_reliability.png: calibrated confidence against accuracy (ECE), held
 pngs/shipped_level.png: p(female) of the same held-out clips at -20, 0 and +20 dB (peaks kept below full scale),
   from `voicegender.deploy.Predictor` with the shipped model: points on the diagonal mean the level changes nothing.
 """
-import os, sys, json
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -20,7 +20,8 @@ def run_dir():
 
 def _save(fig, path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.png'); fig.savefig(tmp, dpi=130); os.replace(tmp, path)
+    from voicegender.core import atomic_path
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=130, format='png')
 
 def main():
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
