@@ -181,32 +181,8 @@ def main(argv=None):
 
     from voicegender.core import atomic_write
     dest = atomic_write(a.out, json.dumps(res, indent=1))
-    print(markdown(res)); print(f"\nwrote {dest}")
-
-
-def markdown(r:dict)->str:
-    "The README table of `results/bench_engine.json`."
-    f, L, lat = r['folder'], r['long'], r['latency']
-    rows = ["| measure | voicegender | inaSpeechSegmenter 0.6.8 | ratio |", "|---|---:|---:|---:|"]
-    if 'peer' in f:
-        rows.append(f"| {f['clips']} clips of 2-5 s ({f['audio_s']:.0f} s), wall time with start-up | {f['ours']['wall_s']} s | "
-                    f"{f['peer']['wall_s']} s | **{f['speedup_wall']}x** |")
-        rows.append(f"| same, CPU time | {f['ours']['cpu_s']} s | {f['peer']['cpu_s']} s | {f['speedup_cpu']}x |")
-        rows.append(f"| same, peak memory | {f['ours']['peak_mb']:.0f} MB | {f['peer']['peak_mb']:.0f} MB | |")
-    else:
-        rows.append(f"| {f['clips']} clips of 2-5 s, wall time with start-up | {f['ours']['wall_s']} s | | |")
-    rows.append(f"| one hour, `segment`: real time per core | **{L['realtime_per_core']}x** | | |")
-    rows.append(f"| one hour, `segment`: peak memory | {L['peak_mb']:.0f} MB | | |")
-    rows.append(f"| 1 s clip, median latency, 1 thread | **{lat['median_ms']} ms** | | |")
-    if 'serve' in r:
-        e, ref = r['serve']['engine']['levels'], r['serve']['reference']['levels']
-        for k in sorted(e, key=int):
-            rows.append(f"| serve, {k} client{'s' if int(k) > 1 else ''}: req/s (p50 / p99 ms) | {e[k]['rps']} "
-                        f"({e[k]['p50_ms']} / {e[k]['p99_ms']}) | | reference {ref[k]['rps']} ({ref[k]['p50_ms']} / "
-                        f"{ref[k]['p99_ms']}) |")
-    a = r['answers']
-    rows.append(f"| answers equal to the reference path | {a['same_label']}/{a['files']} (max Δp {a['max_abs_diff_p_female']}) | | |")
-    return '\n'.join(rows)
+    from voicegender.report import engine_table
+    print(engine_table(res)); print(f"\nwrote {dest}")
 
 
 if __name__ == '__main__': main()

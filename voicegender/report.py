@@ -23,9 +23,10 @@ __all__ = ['LEVERS', 'DEFAULT_RUN', 'OPTION_RUN', 'LEVER_HEAD', 'CLIPS_CSV', 'AC
            'target_lines', 'fusion_lines', 'pitch_extremes', 'pitch_lines', 'nested_audit', 'audit_flags_line',
            'inner_audit_lines', 'resnet_row', 'robustness_table', 'baselines_table', 'size_table', 'span', 'per_fold',
            'speakers', 'crosscorpus_numbers', 'fusion_name', 'crosscorpus_section', 'prepare_speed_section',
-           'recipe_table', 'paired', 'other_share', 'seeds', 'target_section', 'refit_section', 'audit_section',
-           'levers_section', 'robustness_section', 'calibration_section', 'cost_section', 'baselines_section',
-           'gradcam_section', 'serve_section', 'az_section', 'results_page', 'write_results_page']
+           'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section', 'paired', 'other_share',
+           'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section', 'robustness_section',
+           'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section', 'serve_section', 'az_section',
+           'results_page', 'write_results_page']
 
 # %% ../nbs/13_report.ipynb #7bdf74f9
 def read_json(path:str|Path)->dict|None: # None when the file is missing
@@ -419,6 +420,78 @@ def recipe_table(name:str, root:str|Path=RESULTS)->str:
     if rob: lines.append(f"| the same, through a room and/or a telephone line | **{pct(rob['distorted_mean'])} +- {pct(rob['distorted_sd'])}** | | | |")
     return '\n'.join(lines)
 
+# %% ../nbs/13_report.ipynb #059eadc6
+def engine_table(r:dict, # `results/bench_engine.json`
+                )->str: # the README's speed table
+    "Both tools on the same folder, a one-hour file, a 1 s clip, serve under load, and agreement with the reference path."
+    f, L, lat = r['folder'], r['long'], r['latency']
+    rows = ["| measure | voicegender | inaSpeechSegmenter 0.6.8 | ratio |", "|---|---:|---:|---:|"]
+    if 'peer' in f:
+        rows += [f"| {f['clips']} clips of 2-5 s ({f['audio_s']:.0f} s), wall time with start-up | {f['ours']['wall_s']} s | "
+                 f"{f['peer']['wall_s']} s | **{f['speedup_wall']}x** |",
+                 f"| same, CPU time | {f['ours']['cpu_s']} s | {f['peer']['cpu_s']} s | {f['speedup_cpu']}x |",
+                 f"| same, peak memory | {f['ours']['peak_mb']:.0f} MB | {f['peer']['peak_mb']:.0f} MB | |"]
+    else: rows.append(f"| {f['clips']} clips of 2-5 s, wall time with start-up | {f['ours']['wall_s']} s | | |")
+    rows += [f"| one hour, `segment`: real time per core | **{L['realtime_per_core']}x** | | |",
+             f"| one hour, `segment`: peak memory | {L['peak_mb']:.0f} MB | | |",
+             f"| 1 s clip, median latency, 1 thread | **{lat['median_ms']} ms** | | |"]
+    if 'serve' in r:
+        e, ref = r['serve']['engine']['levels'], r['serve']['reference']['levels']
+        rows += [f"| serve, {k} client{'s' if int(k) > 1 else ''}: req/s (p50 / p99 ms) | {e[k]['rps']} ({e[k]['p50_ms']} / "
+                 f"{e[k]['p99_ms']}) | | reference {ref[k]['rps']} ({ref[k]['p50_ms']} / {ref[k]['p99_ms']}) |" for k in sorted(e, key=int)]
+    a = r['answers']
+    rows.append(f"| answers equal to the reference path | {a['same_label']}/{a['files']} (max Δp {a['max_abs_diff_p_female']}) | | |")
+    return '\n'.join(rows)
+
+def speed_section(root:str|Path=RESULTS)->str:
+    "The inference engine against the peer (`bench/engine.py`) and the int8 probe (`bench/int8_probe.py`)."
+    root, head = Path(root), "## Speed of the inference engine (2 cores)\n\n"
+    r = read_json(root/'bench_engine.json')
+    if r is None: return head + missing_note([root/'bench_engine.json'], 'OMP_NUM_THREADS=1 python bench/engine.py')
+    out = head + "`OMP_NUM_THREADS=1 python bench/engine.py`, `results/bench_engine.json`:\n\n" + engine_table(r)
+    q = read_json(root/'bench_int8_probe.json')
+    if q: out += (f"\n\nThe network alone at batch 1, one thread (`python bench/int8_probe.py`): {min(q['batch1_ms_float'])}-"
+                  f"{max(q['batch1_ms_float'])} ms in float, {min(q['batch1_ms_int8'])}-{max(q['batch1_ms_int8'])} ms quantised to int8 "
+                  f"(same top label on {pct(q['same_top_label'])} of {q['test_windows']} held-out windows, |Δp| up to "
+                  f"{q['p_female_abs_diff']['max']:.3f}): a probe, not an option.")
+    return out
+
+# %% ../nbs/13_report.ipynb #1bc56903
+def segment_section(root:str|Path=RESULTS)->str:
+    "Who speaks when, both tools on the same conversations (`bench/segment.py`)."
+    root, head = Path(root), "## Who speaks when: `voicegender segment` against inaSpeechSegmenter\n\n"
+    r = read_json(root/'segment_bench.json')
+    if r is None: return head + missing_note([root/'segment_bench.json'], 'python bench/segment.py --tune')
+    v, mem = r['by_version'], r['peak_rss_mb']
+    rows = ["| | speech-frame accuracy (clean / music / noise) | the same without pauses >= 0.3 s in a clip | wrong gender | "
+            "false speech on pauses | female-share error | real time per core | peak memory |", "|---|---|---|---|---|---|---|---|"]
+    for tool in ('voicegender', 'inaSpeechSegmenter'):
+        s = [v.get(f'{tool} / {k}') for k in ('clean', 'music', 'noise15')]
+        if None in s: continue
+        acc = lambda key: ' / '.join(f"{x[key]*100:.1f}" for x in s) + ' %'
+        rows.append(f"| {tool} | {acc('speech_accuracy')} | {acc('speech_accuracy_no_pauses')} | {span([x['wrong_gender'] for x in s])} | "
+                    f"{pct(r['overall'][tool]['false_speech'])} | {span([x['female_share_error_pts']/100 for x in s], 1, ' points')} | "
+                    f"{span([x['speed_x_realtime_per_core']/100 for x in s], 0, 'x')} | {mem[tool]:.0f} MB |")
+    per = pd.DataFrame(r['per_file']); per = per[per.tool.isin(['voicegender', 'inaSpeechSegmenter'])]
+    by = per.groupby(['corpus', 'tool']).speech_accuracy.agg(['min', 'max']).unstack('tool')
+    corpora = '; '.join(f"{c} {span([by.loc[c, ('min', 'voicegender')], by.loc[c, ('max', 'voicegender')]])} against "
+                        f"{span([by.loc[c, ('min', 'inaSpeechSegmenter')], by.loc[c, ('max', 'inaSpeechSegmenter')]])}" for c in by.index)
+    pauses = ', '.join(f"{c} {pct(x)}" for c,x in per.groupby('corpus').pause_share.mean().items())
+    return head + (f"`python bench/segment.py --tune`, `results/segment_bench.json`: {r['minutes']:g}-minute conversations of held-out "
+                   f"speakers, 10 ms frames, {r['collar_s']} s collars.\n\n" + '\n'.join(rows) +
+                   f"\n\nSpeech-frame accuracy per corpus, ours against the peer's: {corpora}. Pauses of 0.3 s or more inside a "
+                   f"clip, which the reference counts as its speaker's speech, are this share of the reference speech: {pauses}.")
+
+def dask_section(root:str|Path=RESULTS)->str:
+    "`predict` on a local Dask cluster against one process (`bench/dask_scaling.py`)."
+    root, head = Path(root), "## A Dask cluster\n\n"
+    r = read_json(root/'bench_dask.json')
+    if r is None: return head + missing_note([root/'bench_dask.json'], 'OMP_NUM_THREADS=1 python bench/dask_scaling.py')
+    return head + (f"`{r['command']}` ({r['n_files']} clips of {r['mean_clip_seconds']:.1f} s, {r['cores']} cores): "
+                   f"{r['dask_2']['files_per_s']:.1f} files/s with 2 workers against {r['dask_1']['files_per_s']:.1f} with 1 "
+                   f"({r['scaling_2_over_1']:.2f}x) and {r['single']['files_per_s']:.1f} in one process without Dask; "
+                   f"{r['overhead_ms_per_file']:.1f} ms of overhead a file.")
+
 # %% ../nbs/13_report.ipynb #ad4dbf1b
 def paired(name:str, ref:str, root:str|Path=RESULTS)->tuple[float,tuple]:
     "The mean per-fold change of `name` against `ref`, and its paired 95 % interval (speakers redrawn)."
@@ -668,7 +741,7 @@ def az_section(root:str|Path=RESULTS)->str:
         "MFCC recipe stays the documented default input.",
         target_section(root), audit_section(root)])
 
-SECTIONS = [crosscorpus_section, prepare_speed_section, az_section, levers_section, refit_section, robustness_section,
+SECTIONS = [crosscorpus_section, speed_section, segment_section, dask_section, prepare_speed_section, az_section, levers_section, refit_section, robustness_section,
             calibration_section, cost_section, baselines_section, gradcam_section, serve_section]
 
 def results_page(root:str|Path=RESULTS)->str:
