@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """End-to-end latency of one prediction: a 1 s clip from disk to probabilities.
 
-Stages, each timed on every run: decode (read + resample: `load_audio`), vad (Silero speech detection and the windows:
-`Predictor.speech`), features (the MFCC image of each window: `Predictor.images`), model (the network and the calibrated
-softmax: `Predictor.window_probs`). Prints one JSON object with the median and 90th percentile of each stage (ms).
+Stages, each timed on every run, are the Predictor's own steps in the order `predict_audio` takes them: decode
+(`load_audio`), vad (`Predictor.clip_windows`: level, Silero speech detection, the windows), features (`Predictor.images`),
+model (`Predictor.window_probs` and `clip_answer`: the network, the calibrated softmax, the clip's answer). The answer is
+checked against `Predictor.predict_file`'s. Prints one JSON object with the median and 90th percentile of each stage (ms).
 
     OMP_NUM_THREADS=1 python bench/latency.py --threads 1 --n 50                 # the model shipped in the package
     python bench/latency.py --model results/run/model.safetensors --clip my_wavs/x.wav
@@ -55,13 +56,16 @@ def main(argv=None):
     n_windows = None
     for i in range(a.warmup + a.n):
         t0 = time.perf_counter(); y = load_audio(clip, SR, pred.max_seconds)
-        t1 = time.perf_counter(); y = y - y.mean(); segs, wins = pred.speech(y)
+        t1 = time.perf_counter(); res, y, wins = pred.clip_windows(y)
         t2 = time.perf_counter(); ims, owner = pred.images(y, wins)
-        t3 = time.perf_counter(); probs = pred.window_probs(ims, owner, len(wins)).mean(0)
+        t3 = time.perf_counter(); res = pred.clip_answer(res, wins, pred.window_probs(ims, owner, len(wins)))
         t4 = time.perf_counter()
         if i < a.warmup: continue
         for s, d in zip(stages + ['total'], [t1-t0, t2-t1, t3-t2, t4-t3, t4-t0]): times[s].append(d*1000)
         n_windows = len(wins)
+    ref = pred.predict_file(clip)
+    if (ref.get('label'), ref.get('probabilities')) != (res['label'], res['probabilities']):
+        sys.exit(f"error: the timed stages answered {res} but predict_file {ref}: this script no longer follows predict_audio")
     settings = pred.model.settings
     out = dict(model=str(pred.model_path), tiny_test_model=tiny, arch=settings.get('arch'),
                size=settings.get('size'), clip=str(clip) if a.clip else 'synthetic 1 s (0.8 s speech)',
@@ -69,7 +73,7 @@ def main(argv=None):
                torch=torch.__version__, cpu=platform.processor() or platform.machine(),
                median_ms={s: round(float(np.median(v)), 2) for s, v in times.items()},
                p90_ms={s: round(float(np.percentile(v, 90)), 2) for s, v in times.items()},
-               probabilities=[round(float(x), 4) for x in probs])
+               label=res['label'], probabilities=res['probabilities'])
     print(json.dumps(out, indent=1))
     if not tiny:
         from voicegender.core import atomic_write
