@@ -639,6 +639,7 @@ def commonvoice_baselines(d:BaselineData,
         if kind == 'lr': lr = dict(p_female=pd.Series(r['prob'][:,0], index=c.path.astype(str)), ms=ms, model=cvr['model'])
     return rows, lr
 
+# %% ../nbs/06_baselines.ipynb #835e955c
 def fusion_baselines(d:BaselineData,
                      commonvoice:dict, # what `commonvoice_baselines` kept
                      acoustic:dict|None=None, # what `acoustic_baselines` kept, if it ran

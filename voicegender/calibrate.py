@@ -92,6 +92,7 @@ def _role_scores(logits, targets, T, threshold, n_bins=15)->dict:
                 ece_after=expected_calibration_error(pT, targets, n_bins),
                 coverage=float(ans.mean()), selective_accuracy=float(ok[ans].mean()) if ans.any() else None)
 
+# %% ../nbs/03d_calibrate.ipynb #08df9afe
 def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and config.json
               target_accuracy:float=0.9, min_coverage:float=0.5, n_bins:int=15,
               model:str|Path|None=None, # default: run_dir/model.safetensors
@@ -132,6 +133,7 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
     atomic_write(run_dir/CALIBRATION_FILE, json.dumps(out, indent=1))
     return out
 
+# %% ../nbs/03d_calibrate.ipynb #7b47b3f3
 def load_calibration(model_path:str|Path)->tuple[dict|None,str|None]: # (calibration, why it was not used)
     "The calibration.json next to a model, if it was made for this very model file."
     p = Path(model_path).parent/CALIBRATION_FILE

@@ -117,6 +117,7 @@ def _sndfile_problem(path:Path, e:Exception)->str:
     if path.suffix.lower() not in SOUNDFILE_EXTS: msg += '; formats other than WAV/FLAC/OGG/MP3 need ffmpeg installed'
     return msg
 
+# %% ../nbs/00_core.ipynb #60030648
 def _rate_problem(sr)->str|None:
     lo,hi = RATE_RANGE
     return None if lo <= sr <= hi else f"sample rate {sr:,} Hz is outside {lo:,}-{hi:,} Hz: not a usable recording"
@@ -132,6 +133,7 @@ def _wav_rate(path:Path)->int|None:
         i += 8 + size + (size & 1)
     return None
 
+# %% ../nbs/00_core.ipynb #af5a0fef
 def _read_blocks(f:sf.SoundFile, frames:int, block:int=1<<16)->np.ndarray:
     "Mono float32 of up to `frames` frames of `f` (-1: all), only those libsndfile actually decoded."
     out, left = [], frames
@@ -143,6 +145,7 @@ def _read_blocks(f:sf.SoundFile, frames:int, block:int=1<<16)->np.ndarray:
         if len(b) < n: break
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
+# %% ../nbs/00_core.ipynb #8d770ba2
 def _decode(path:Path, max_seconds:float|None)->tuple[np.ndarray,int,list[str]]:
     "Mono float32 samples, the file's rate and warnings, read in blocks (memory bounded by `max_seconds`)."
     try:
@@ -190,6 +193,7 @@ def file_problem(path:str|Path)->str|None:
     if st.st_size == 0: return "empty file (0 bytes)"
     return None
 
+# %% ../nbs/00_core.ipynb #7e8a521f
 def read_audio(path, # a WAV/FLAC/OGG/MP3 file
                sr:int=SR, # the rate to resample to
                max_seconds:float|None=None, # read at most this much (bounds memory for huge files)
@@ -205,6 +209,7 @@ def read_audio(path, # a WAV/FLAC/OGG/MP3 file
         y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type='soxr_hq')
     return np.ascontiguousarray(y, dtype=np.float32), notes
 
+# %% ../nbs/00_core.ipynb #733e2657
 def load_audio(path, # a WAV/FLAC/OGG/MP3 file
                sr:int=SR, # the rate to resample to
                max_seconds:float|None=None, # read at most this much (bounds memory for huge files)
@@ -238,6 +243,7 @@ def read_model_file(path:str|Path, # NAME.safetensors, with NAME.json beside it
         raise ValueError(f"{path}: the weights do not match {js.name} (sha256 differs): an incomplete or mixed-up copy")
     return settings, data
 
+# %% ../nbs/00_core.ipynb #4a1ae5c1
 def shipped_model()->Path:
     "The model inside the package (weights and settings), or a clear error if this installation lacks it."
     if not SHIPPED_MODEL.exists() or not settings_path(SHIPPED_MODEL).exists():

@@ -82,6 +82,7 @@ def calibrate_model(model, valid:pd.DataFrame, # validation images (path, gender
     "`fit_calibration` of a `GenderModel` on the validation images."
     return fit_calibration(model_logits(model, valid.path.tolist()), valid.gender, **kw)
 
+# %% ../nbs/03b_crosscorpus.ipynb #a77c64e6
 def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
               images:pd.DataFrame, # `clip_images` of every corpus
               splits:str|Path, # a saved `loco_splits` (or `holdout_splits`) table

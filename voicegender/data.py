@@ -252,6 +252,7 @@ def corpus_clips(root:str|Path, # an AudioMNIST-layout corpus or a folder with m
                          image_name=[f"{name}__{Path(x).stem}" for x in clips.path])
     return clips[['path', 'corpus', 'speaker', 'gender', 'age', 'image_name']], warns
 
+# %% ../nbs/01_data.ipynb #6e403266
 def ingest_summary(clips:pd.DataFrame)->pd.DataFrame: # one row a corpus
     "Clips and speakers per corpus, by gender, with the children and the speakers of unknown age counted."
     spk = clips.groupby('speaker').agg(corpus=('corpus','first'), gender=('gender','first'), age=('age','first'))
@@ -260,6 +261,7 @@ def ingest_summary(clips:pd.DataFrame)->pd.DataFrame: # one row a corpus
         age_unknown=('age', lambda a: a.isna().sum()))
     return out.join(clips.groupby('corpus').size().rename('clips'))
 
+# %% ../nbs/01_data.ipynb #e4611585
 def corpus_table(roots:list, # corpus folders (each AudioMNIST layout or with a manifest.csv)
                 )->tuple[pd.DataFrame, list[str]]: # all clips; a report: one summary line a corpus, then the warnings
     "Several corpora as one clip table (`corpus` and `age` recorded, speaker IDs namespaced by corpus)."
@@ -301,6 +303,7 @@ def loco_splits(clips:pd.DataFrame, # from `corpus_table`
     cols = ['fold', 'heldout', 'speaker', 'corpus', 'gender', 'age', 'child', 'role']
     return pd.concat(rows, ignore_index=True)[cols]
 
+# %% ../nbs/01_data.ipynb #541bea30
 def holdout_splits(clips:pd.DataFrame, test_share:float=0.1, valid_share:float=0.1, seed:int=42)->pd.DataFrame:
     "One fold: a share of each corpus' speakers tested, a share validated, the other adults trained on (children only tested)."
     spk = _speaker_table(clips)

@@ -56,10 +56,12 @@ class FusionHead:
         p_male = np.clip(1/(1 + np.exp(-z)), 1e-6, 1 - 1e-6)
         return float(softmax(np.log([[1 - p_male, p_male]]), self.temperature)[0, 0])
 
+# %% ../nbs/04_deploy_model.ipynb #1de47a26
 def default_threads()->int:
     "Threads for the network: all cores but one, which decodes and finds the speech meanwhile (at most 4)."
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
+# %% ../nbs/04_deploy_model.ipynb #45ca9ec2
 class Predictor:
     "A loaded model with its calibration and the speech rules: one answer per clip."
     def __init__(self, model:str|Path|None=None, # NAME.safetensors (+ NAME.json); default: the model shipped in the package
@@ -129,6 +131,7 @@ def answer(self:Predictor, p:np.ndarray)->str:
     "female/male, or 'uncertain' when the top probability is below the threshold."
     return GENDERS[int(np.argmax(p))] if np.max(p) >= self.threshold else 'uncertain'
 
+# %% ../nbs/04_deploy_model.ipynb #426d346a
 def steady_level(y:np.ndarray, # mono samples, DC removed
                  peak:float=0.5, # where the loud end (99.9th percentile of |y|) goes
                  max_gain:float=100., # at most +40 dB: faint noise is not blown up to speech level
@@ -137,6 +140,7 @@ def steady_level(y:np.ndarray, # mono samples, DC removed
     top = float(np.percentile(np.abs(y), 99.9)) if len(y) else 0.
     return (y*min(peak/top, max_gain)).astype(np.float32) if top > 0 else y
 
+# %% ../nbs/04_deploy_model.ipynb #8de93e2e
 @patch
 def clip_windows(self:Predictor, y:np.ndarray, # mono samples
                  sr:int=SR,
@@ -161,6 +165,7 @@ def clip_windows(self:Predictor, y:np.ndarray, # mono samples
     if self.fusion and wins: res['_p_head'] = self.fusion.p_female(y[segs[0][0]:segs[-1][1]])   # kept for `clip_answer`
     return res, y, wins
 
+# %% ../nbs/04_deploy_model.ipynb #124c57f3
 @patch
 def clip_answer(self:Predictor, res:dict, # from `clip_windows`
                 wins:list, # its windows
@@ -176,6 +181,7 @@ def clip_answer(self:Predictor, res:dict, # from `clip_windows`
                                        probabilities=_probs(q)) for (s,e),q in zip(wins, pw)]
     return res
 
+# %% ../nbs/04_deploy_model.ipynb #938aa954
 @patch
 def predict_audio(self:Predictor, y:np.ndarray, # mono samples
                   sr:int=SR,
@@ -290,6 +296,7 @@ def cluster_args(p:argparse.ArgumentParser, command:str):
                        help="with --workers/--scheduler: a progress bar on stderr (default: when stderr is a terminal)")
     return p
 
+# %% ../nbs/04_deploy_model.ipynb #6257081a
 def cli_predict(argv:list[str], # the command's arguments
                 run_cluster=None, # `voicegender.distributed.cli_cluster`, given by `voicegender.cli.main`: runs --workers/--scheduler
                )->int:

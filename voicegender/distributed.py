@@ -36,6 +36,7 @@ def read_list(path:str|Path, # a text file (one path a line; blank lines and `#`
         items = [s.strip() for s in text.splitlines()]
     return [p if p.is_absolute() else path.parent/p for p in map(Path, (s for s in items if s and not s.startswith('#')))]
 
+# %% ../nbs/12_distributed.ipynb #ab921ff7
 def _common_root(files:list)->Path:
     parents = [str(Path(f).absolute().parent) for f in files]
     return Path(os.path.commonpath(parents)) if parents else Path('.')
@@ -83,6 +84,7 @@ def _settings(kw:dict)->tuple: return tuple(sorted(kw.items()))
 
 def _record(path, r:dict)->dict: return {**r, 'path': str(path)}
 
+# %% ../nbs/12_distributed.ipynb #fee7133f
 def predict_task(src:str, # the audio file (absolute, as the workers see it)
                  dst:str, # its JSON result (or error), written atomically
                  name:str, # the path as the user gave it: the `path` of the result
@@ -95,6 +97,7 @@ def predict_task(src:str, # the audio file (absolute, as the workers see it)
         return r
     except Exception as e: return dict(path=name, error=f"{type(e).__name__}: {e}")
 
+# %% ../nbs/12_distributed.ipynb #6cfcabe0
 def segment_task(src:str, dst:str, # the audio file and its segments file
                  record:str, # its totals, as JSON, written after the segments
                  name:str, model:str|None=None, fmt:str='csv', hop:float=0.5, decoder:tuple=(), threads:int=1,
@@ -185,6 +188,7 @@ def _collect(client, rows, make, record_of, force, on_result):
 
 def _abs(p)->str|None: return None if p is None else str(Path(p).absolute())
 
+# %% ../nbs/12_distributed.ipynb #906dde7d
 def cluster_predict(client, # a `dask.distributed.Client`: LocalCluster, SLURM, Kubernetes...
                     paths:list, # files, folders, globs, lists of paths (.txt, .lst, .csv with a `path` column)
                     out:str|Path='predictions', # one JSON a file (on a filesystem every worker sees) and the table
@@ -205,6 +209,7 @@ def cluster_predict(client, # a `dask.distributed.Client`: LocalCluster, SLURM, 
     write_table(res, table or out/'predictions.csv', PREDICT_COLUMNS)
     return res
 
+# %% ../nbs/12_distributed.ipynb #6b61e558
 RECORDS = '.records'   # segment: the totals of each file done, as JSON, under OUT/.records/
 
 def cluster_segment(client, paths:list,
@@ -241,6 +246,7 @@ def local_client(n_workers:int, # worker processes
         return Client(**{**dict(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=':0',
                                  silence_logs=logging.ERROR), **kw})
 
+# %% ../nbs/12_distributed.ipynb #e7a7de00
 class ProgressBar:
     "tqdm on stderr: files done of all, with the failures so far."
     def __init__(self, total:int, on:bool=True):
@@ -252,6 +258,7 @@ class ProgressBar:
         self.bar.set_postfix(failed=self.failed, refresh=False); self.bar.update()
         if self.done >= self.bar.total: self.bar.close()
 
+# %% ../nbs/12_distributed.ipynb #67953bd9
 def _client(a):
     "A Client for --scheduler (address or scheduler file), or a fresh LocalCluster of --workers processes."
     from distributed import Client

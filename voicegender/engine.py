@@ -81,6 +81,7 @@ class Engine:
         norm = self.settings.get('normalize', IMAGENET_STATS)
         return np.concatenate([self.net(model_input(images[i:i+bs], self.size, norm)) for i in range(0, len(images), bs)])[:, self.order]
 
+# %% ../nbs/03c_engine.ipynb #78035bf8
 def _torch_net(path, threads):
     from voicegender.model import load_model
     import torch

@@ -453,6 +453,7 @@ def describe_gradcam(res:dict)->str:
                  ', '.join(f"{l} {v['margin']:+.3f}" for l,v in res['layers'].items()) + f"; used: {res['layer']}")
     return '\n'.join(lines)
 
+# %% ../nbs/05_gradcam.ipynb #45d9a1d2
 def cli_gradcam(argv:list[str])->int:
     p = argparse.ArgumentParser(prog='voicegender gradcam', description="Grad-CAM figures and the faithfulness check "
                                 "on a run's held-out test speakers.")

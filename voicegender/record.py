@@ -34,6 +34,7 @@ def input_devices()->list[dict]:
     return [dict(index=i, name=d['name'], channels=d['max_input_channels'], rate=d['default_samplerate'])
             for i,d in enumerate(devs) if d['max_input_channels'] > 0]
 
+# %% ../nbs/08_record.ipynb #d41701cf
 def check_input(sr:int=SR, device=None):
     "sounddevice, if PortAudio and a usable input device are there; else `RecordError` saying what is missing."
     sd = _sounddevice()

@@ -173,6 +173,7 @@ def file_chunks(path:str|Path, # an audio file
         if n == 0: raise AudioError(path, "contains no samples (zero-length audio)")
         if rs: yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
 
+# %% ../nbs/11_segment.ipynb #6fcfecf0
 def analysis_blocks(chunks, # iterable of float32 arrays: the signal in pieces
                     block:int, # samples of new signal per block
                     context:int, # samples of the neighbours on each side
@@ -202,6 +203,7 @@ def _block_windows(segs, y_len, core, end, a, eof, w, h, min_speech):
         if sum(max(0, min(b, e) - max(c, s)) for c,b in segs) >= min_speech: out.append((s, e))
     return out
 
+# %% ../nbs/11_segment.ipynb #9ce332fb
 def segment_stream(blocks, # from `analysis_blocks` (16 kHz)
                    pred, # a `voicegender.deploy.Predictor`
                    hop:float=0.5, # seconds between windows
@@ -246,6 +248,7 @@ def finish(raw:dict, # from `segment_stream`
     return dict(duration=round(raw['duration'], 3), segments=segs, totals=totals(segs, raw['probs'], threshold),
                 n_windows=len(raw['probs']))
 
+# %% ../nbs/11_segment.ipynb #31db1703
 def segment_audio(y:np.ndarray, # mono samples
                   pred, # a Predictor
                   sr:int=SR, hop:float=0.5, **decoder)->dict:
@@ -315,6 +318,7 @@ def output_paths(paths:list, # files and folders, as given
         else: out.append((p, Path(out_dir)/(p.stem + ext)))
     return out
 
+# %% ../nbs/11_segment.ipynb #2a5fe945
 class _Progress:
     "A one-line progress report on stderr: file k of n, seconds done, speed."
     def __init__(self, on:bool): self.on, self.last = on, 0.
@@ -364,6 +368,7 @@ def summary_header(width:int=40)->str:
     return (f"{'file':<{width}}  {'length':>8}  {'female':>8}  {'male':>8}  {'no speech':>9}  {'female%':>7}  "
             f"{'uncertain':>9}  {'segments':>8}")
 
+# %% ../nbs/11_segment.ipynb #a8dd8b96
 def cli_segment(argv:list[str], # the command's arguments
                 run_cluster=None, # `voicegender.distributed.cli_cluster`, given by `voicegender.cli.main`: runs --workers/--scheduler
                )->int:
@@ -396,6 +401,7 @@ def cli_segment(argv:list[str], # the command's arguments
     if a.threads < 1: p.error("--threads must be at least 1")
     return _segment_command(a)
 
+# %% ../nbs/11_segment.ipynb #bac9451f
 def _segment_command(a)->int:
     try:
         pred = Predictor(a.model, engine=a.engine, threads=a.threads)

@@ -146,6 +146,7 @@ def _hostname(netloc:str)->str:
 
 def _norm_origin(o:str)->str: return o.strip().rstrip('/').lower()
 
+# %% ../nbs/09_serve.ipynb #52728973
 class Guard:
     "ASGI middleware: refuses other Host names, cross-site Origins on POST and WebSocket, and calls without the token."
     def __init__(self, app,
@@ -290,6 +291,7 @@ def _validation_message(request:Request, exc:RequestValidationError)->str:
         msg += f" (send the audio as the multipart form field 'file', e.g. curl -F file=@clip.wav http://127.0.0.1:8000{path})"
     return msg
 
+# %% ../nbs/09_serve.ipynb #87a8aca6
 async def upload_bytes(file:UploadFile)->tuple[bytes,str]: # (content, name)
     "An upload's bytes and name; 422 when it is empty."
     data, name = await file.read(), file.filename or 'upload'
@@ -319,6 +321,7 @@ async def queued_work(app:FastAPI, name:str, # the upload's name, for the messag
         raise HTTPException(413 if isinstance(e, AudioTooLong) else 415 if e.problem.startswith('not readable') else 422,
                             str(e)) from None
 
+# %% ../nbs/09_serve.ipynb #a667e0ba
 def make_app(predictor:TimedPredictor|str|Path|None=None, # a loaded predictor, or a model path (default: the shipped model)
              max_upload_bytes:int=MAX_UPLOAD_BYTES,
              upload_timeout:float|None=UPLOAD_TIMEOUT, # seconds a request body may take (None: no limit)
@@ -478,6 +481,7 @@ def close_reason(text:str, limit:int=123)->str:
     "`text` cut to at most `limit` UTF-8 bytes, the most a WebSocket close frame carries, never inside a character."
     return text.encode()[:limit].decode('utf-8', 'ignore')
 
+# %% ../nbs/09_serve.ipynb #235447ea
 async def _send_error(ws:WebSocket, detail:str, code:int):
     try:
         await ws.send_json({'type': 'error', 'detail': detail})
@@ -850,6 +854,7 @@ def warm_up(pred:Predictor):
     "Answer a synthetic clip once, so that the first request does not wait for librosa's and Silero's just-in-time compilation."
     pred.predict_audio(np.concatenate([np.zeros(SR//4, np.float32), synthetic_speech(1.0), np.zeros(SR//4, np.float32)]))
 
+# %% ../nbs/09_serve.ipynb #2c3d9a34
 MAX_CONNECTIONS = 64   # open connections (HTTP and WebSocket) before uvicorn answers 503
 TOKEN_ENV = 'VOICEGENDER_TOKEN'
 

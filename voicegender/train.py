@@ -185,6 +185,7 @@ def image_mfcc(src)->dict:
     "The MFCC settings behind a learner's or an image folder's images: the reference `MFCC` with the recipe's overrides."
     return {**MFCC, **{k: v for k,v in image_recipe(src).items() if k in MFCC}}
 
+# %% ../nbs/03_train.ipynb #2818d87e
 def learner_images(learn:Learner, y:np.ndarray, sr:int=SR,
                    trimmed:bool=False, # `y` is already cut to its speech: skip the recipe's `trim` (no second VAD pass)
                   )->list[np.ndarray]:
@@ -281,6 +282,7 @@ def run_config(cfg:TrainConfig, image_root:str|Path, splits:str|Path, fold:int)-
     return dict(image_root=str(image_root), splits=str(splits), fold=fold, **asdict(cfg), recipe=image_recipe(image_root),
                 mfcc=image_mfcc(image_root), torch=torch.__version__, threads=torch.get_num_threads())
 
+# %% ../nbs/03_train.ipynb #3fb8acd5
 def train_fold(run_dir:str|Path, # where this run's files go
                cfg:TrainConfig=TrainConfig(), # the training settings
                image_root:str|Path='mfc_dataset', splits:str|Path='results/splits.csv', fold:int=0,
@@ -405,6 +407,7 @@ def _train_args(p):
                    help="speakers kept out of training and validation, e.g. those the label audit flags (still tested)")
     p.add_argument('--seed', type=int, default=d.seed); p.add_argument('--overwrite', action='store_true')
 
+# %% ../nbs/03_train.ipynb #d62ad999
 def cli_train(argv):
     import argparse, sys
     p = argparse.ArgumentParser(prog='voicegender train', description="Train the MFCC-image ResNet on speaker-disjoint folds.")
