@@ -22,6 +22,7 @@ COMMANDS = {  # name: (module, help)
     'calibrate':('voicegender.calibrate', "fit the temperature and the 'uncertain' threshold on a run's validation speakers"),
     'gradcam':  ('voicegender.gradcam', "Grad-CAM figures and the faithfulness check"),
     'baselines':('voicegender.baselines', "run the baselines on the saved folds"),
+    'wav2vec2': ('voicegender.wav2vec2', "score a pretrained wav2vec2 gender model on the saved folds (downloaded once)"),
     'serve':    ('voicegender.serve', "HTTP API and web page"),
     'segment':  ('voicegender.segment', "who speaks when: female, male and no-speech segments of long recordings"),
     'export-onnx': ('voicegender.model', "write a model's network as ONNX, to run it elsewhere"),

@@ -5,14 +5,16 @@ and what it costs next to the ResNet."""
 
 # %% ../nbs/07_wav2vec2.ipynb #c4746529
 from __future__ import annotations
-import os, warnings
+import os, sys, time, argparse
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .data import load_splits
+from .baselines import score_probs, result_row, update_results_row
 
 # %% auto #0
 __all__ = ['W2V2_MODEL_ID', 'hf_cache_dir', 'gender_columns', 'load_wav2vec2', 'tiny_wav2vec2', 'predict_wav2vec2',
-           'evaluate_wav2vec2']
+           'evaluate_wav2vec2', 'cli_wav2vec2']
 
 # %% ../nbs/07_wav2vec2.ipynb #42f0fe6c
 W2V2_MODEL_ID = 'alefiury/wav2vec2-large-xlsr-53-gender-recognition-librispeech'
@@ -103,9 +105,36 @@ def predict_wav2vec2(fe, model, # from `load_wav2vec2` or `tiny_wav2vec2`
 # %% ../nbs/07_wav2vec2.ipynb #dd4ab6a1
 def evaluate_wav2vec2(fe, model, clips:pd.DataFrame, splits:pd.DataFrame, bs:int=8, progress:bool=True)->dict:
     "A pretrained classifier's scores on the saved folds (`voicegender.baselines.score_probs`), plus unreadable clips."
-    from voicegender.baselines import score_probs
     probs, errors = predict_wav2vec2(fe, model, clips.path.astype(str).tolist(), bs=bs, progress=progress)
     ok = np.isfinite(probs).all(1)
     r = score_probs(probs[ok], clips[ok].reset_index(drop=True), splits[splits.speaker.isin(clips.speaker[ok])])
     r['errors'] = {clips.path.iloc[i]: e for i,e in errors.items()}
     return r
+
+# %% ../nbs/07_wav2vec2.ipynb #acd888b5
+def cli_wav2vec2(argv:list[str])->int:
+    "voicegender wav2vec2: a pretrained wav2vec2 gender classifier on the saved folds, one row in results/baselines.csv."
+    p = argparse.ArgumentParser(prog='voicegender wav2vec2', description="score a pretrained wav2vec2 gender model on the saved folds")
+    p.add_argument('--model', default=W2V2_MODEL_ID, help="Hugging Face Hub id, or a folder with the model's files")
+    p.add_argument('--clips', default=f'{RESULTS}/clips.csv', help="clip table (written by `voicegender prepare`)")
+    p.add_argument('--splits', default=f'{RESULTS}/splits.csv', help="the folds (written by `voicegender split`)")
+    p.add_argument('--out', default=f'{RESULTS}/baselines.csv', help="results table: its row for this model is replaced")
+    p.add_argument('--offline', action='store_true', help="never touch the network (also $HF_HUB_OFFLINE=1)")
+    p.add_argument('--bs', type=int, default=8, help="clips a batch")
+    p.add_argument('--quiet', action='store_true')
+    a = p.parse_args(argv)
+    try: clips, splits = pd.read_csv(a.clips), load_splits(a.splits)
+    except FileNotFoundError as e:
+        print(f"error: {e} (make them with `voicegender prepare` and `voicegender split`)", file=sys.stderr); return 1
+    try: fe, model = load_wav2vec2(a.model, local_files_only=True if a.offline else None)
+    except RuntimeError as e: print(f"error: {e}", file=sys.stderr); return 1
+    t0 = time.process_time()
+    r = evaluate_wav2vec2(fe, model, clips, splits, a.bs, progress=not a.quiet)
+    ms = (time.process_time() - t0)/max(len(clips), 1)*1000
+    row = result_row(f"wav2vec2 {Path(a.model).name} (pretrained, no training on these clips)", r,
+                     sum(q.numel() for q in model.parameters()), pretrained=True, cpu_ms=ms, train_seconds=0,
+                     notes=f"batch {a.bs}; {len(r['errors'])} unreadable clips")
+    update_results_row(a.out, row)
+    for path, err in r['errors'].items(): print(f"skipped {path}: {err}", file=sys.stderr)
+    print(f"{row['method']}: clip accuracy {row['clip_acc_mean']} +- {row['clip_acc_std']} %, speakers {row['speaker_acc']}; row in {a.out}")
+    return 0
