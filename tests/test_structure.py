@@ -1,0 +1,44 @@
+"The package's shape: no module imports one that imports it back, counting imports inside functions too."
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1]/'voicegender'
+
+
+def imports(path:Path, modules:set)->set:
+    "The package modules `path` imports, at the top or inside functions."
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module: out.add(node.module.split('.')[0])
+            elif node.level == 1: out.update(a.name for a in node.names)
+            elif node.module and node.module.startswith('voicegender.'): out.add(node.module.split('.')[1])
+            elif node.module == 'voicegender': out.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split('.')[1] for a in node.names if a.name.startswith('voicegender.'))
+    return out & modules - {path.stem}
+
+
+def cycles(graph:dict)->list:
+    "Every module that can reach itself again through the import graph, with one path that does."
+    found = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            m, path = stack.pop()
+            for n in graph[m]:
+                if n == start: found.append(path + [n]); stack = []; break
+                if n not in seen: seen.add(n); stack.append((n, path + [n]))
+    return found
+
+
+def test_cycles_are_found():
+    assert cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c', 'a'], ['b', 'c', 'a', 'b'], ['c', 'a', 'b', 'c']]
+    assert cycles({'a': {'b'}, 'b': set()}) == []
+
+
+def test_no_import_cycles():
+    modules = {p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_')}
+    graph = {m: imports(PKG/f'{m}.py', modules) for m in modules}
+    assert graph['deploy'] >= {'core', 'speech', 'engine', 'calibrate'}   # the parser sees relative imports
+    assert cycles(graph) == [], cycles(graph)
