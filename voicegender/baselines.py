@@ -693,7 +693,7 @@ PARTS = ('majority', 'resemblyzer', 'acoustic', 'commonvoice', 'kaggle')
 
 def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
                   splits:pd.DataFrame, # saved folds
-                  out:str|Path='results/baselines.csv', # results table
+                  out:str|Path=BASELINES_TABLE, # results table
                   cache:str|Path=RESULTS, # where feature caches and baselines_details.json go
                   shared:str|Path=SHARED_DATA, # voicegender/voice.csv and commonvoice_mel/cv_mel128.npz
                   parts=PARTS, # which baselines
@@ -722,10 +722,10 @@ def run_baselines(clips:pd.DataFrame, # clip table (path, speaker, gender)
 def cli_baselines(argv:list[str])->int:
     "voicegender baselines: every baseline on the saved folds, rows into results/baselines.csv."
     p = argparse.ArgumentParser(prog='voicegender baselines', description="run the baselines on the saved folds")
-    p.add_argument('--clips', default='results/clips.csv', help="clip table (written by `voicegender prepare`)")
+    p.add_argument('--clips', default=CLIP_TABLE, help="clip table (written by `voicegender prepare`)")
     p.add_argument('--data', default=None, help="corpus root, used when --clips does not exist")
-    p.add_argument('--splits', default='results/splits.csv')
-    p.add_argument('--out', default='results/baselines.csv')
+    p.add_argument('--splits', default=SPLITS)
+    p.add_argument('--out', default=BASELINES_TABLE)
     p.add_argument('--cache', default=RESULTS, help="feature caches and baselines_details.json")
     p.add_argument('--shared', default=SHARED_DATA, help="folder with voicegender/voice.csv and commonvoice_mel/")
     p.add_argument('--only', nargs='+', choices=PARTS, default=list(PARTS))

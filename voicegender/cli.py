@@ -75,7 +75,7 @@ def cli_download(argv):
 
 # %% ../nbs/10_cli.ipynb #845aa255
 def cli_prepare(argv):
-    from voicegender.core import RESULTS, writable_folder
+    from voicegender.core import RESULTS, IMAGES, writable_folder
     p = _parser('prepare', COMMANDS['prepare'][1])
     _data_arg(p)
     p.add_argument('--out', default=None, help="image root (default: mfc_dataset, or mfc_distorted with --distort)")
@@ -96,7 +96,7 @@ def cli_prepare(argv):
     p.add_argument('--n-mfcc', type=int, default=None, help="MFCC coefficients, the image's rows (default: 12, the reference recipe)")
     p.add_argument('--n-mels', type=int, default=None, help="mel bands (default: 40, the reference recipe)")
     a = p.parse_args(argv)
-    a.out = a.out or ('mfc_distorted' if a.distort else 'mfc_dataset')
+    a.out = a.out or ('mfc_distorted' if a.distort else IMAGES)
     a.maps = a.maps or ('maps/distorted' if a.distort else 'maps')
     from voicegender.mfcc import prepare
     try: clips,report,root = _clips(a.data)

@@ -202,12 +202,12 @@ def becker_splits(meta:pd.DataFrame|None=None)->pd.DataFrame: # (fold, speaker, 
                          for f,d in enumerate(BECKER_FOLDS) for role,ss in d.items() for s in ss])
 
 # %% ../nbs/01_data.ipynb #2395bad5
-def save_splits(splits:pd.DataFrame, path:str|Path='results/splits.csv')->Path:
+def save_splits(splits:pd.DataFrame, path:str|Path=SPLITS)->Path:
     "Write a split table atomically."
     with atomic_path(path) as tmp: splits.to_csv(tmp, index=False)
     return Path(path)
 
-def load_splits(path:str|Path='results/splits.csv')->pd.DataFrame:
+def load_splits(path:str|Path=SPLITS)->pd.DataFrame:
     "Read a split table saved by `save_splits` (or `voicegender split`)."
     if not Path(path).exists(): raise FileNotFoundError(f"No split file '{path}': run `voicegender split` first.")
     return pd.read_csv(path)

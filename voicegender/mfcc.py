@@ -258,7 +258,7 @@ def _prepare_one(job):
 
 # %% ../nbs/02_mfcc.ipynb #a7482a5a
 def prepare(clips:pd.DataFrame, # the clip table (path, gender)
-            out:str|Path='mfc_dataset', # image root
+            out:str|Path=IMAGES, # image root
             maps:str|Path='maps', # where the JSON maps go
             seconds:float=1.0, # fixed clip duration
             n_workers:int|None=None, # processes (default: all cores)

@@ -26,7 +26,7 @@ __all__ = ['SCHEDULES', 'image_items', 'items_root', 'fold_items', 'MFCCAugment'
            'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
-def image_items(root:str|Path='mfc_dataset')->pd.DataFrame: # path, gender, speaker
+def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker
     "Every MFCC image under `root` with its label and speaker."
     files = sorted(Path(root).glob('*/*.jpg'))
     if not files: raise FileNotFoundError(f"No images in '{root}/<gender>/*.jpg': run `voicegender prepare` first.")
@@ -285,7 +285,7 @@ def run_config(cfg:TrainConfig, image_root:str|Path, splits:str|Path, fold:int)-
 # %% ../nbs/03_train.ipynb #3fb8acd5
 def train_fold(run_dir:str|Path, # where this run's files go
                cfg:TrainConfig=TrainConfig(), # the training settings
-               image_root:str|Path='mfc_dataset', splits:str|Path='results/splits.csv', fold:int=0,
+               image_root:str|Path=IMAGES, splits:str|Path=SPLITS, fold:int=0,
                items:pd.DataFrame|None=None, # the images (path, gender, speaker) when not all of `image_root` (several corpora)
                progress:bool=True)->dict:
     "Train on one fold's training speakers, pick nothing on its test speakers, evaluate there, export."
@@ -350,7 +350,7 @@ def speaker_bootstrap(oof:pd.DataFrame, # out-of-fold predictions: fold, speaker
 def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
                    cfg:TrainConfig=TrainConfig(), # the settings every fold trains with
                    folds:list[int]|None=None, # default: every fold in the split table
-                   splits:str|Path='results/splits.csv',
+                   splits:str|Path=SPLITS,
                    **kw, # data and display options of `train_fold` (image_root, items, progress)
                   )->dict:
     "Train and evaluate every fold (resuming finished ones), pool out-of-fold predictions, audit labels."
@@ -385,7 +385,7 @@ def _train_args(p):
     "The options of `voicegender train`; every training setting's default is `TrainConfig`'s."
     d = TrainConfig
     p.add_argument('--name', help="run folder under results/ (default: a timestamp)")
-    p.add_argument('--images', default='mfc_dataset'); p.add_argument('--splits', default='results/splits.csv')
+    p.add_argument('--images', default=IMAGES); p.add_argument('--splits', default=SPLITS)
     p.add_argument('--fold', type=int, default=0); p.add_argument('--cv', action='store_true', help="every fold")
     p.add_argument('--no-pretrained', dest='pretrained', action='store_false', default=d.pretrained,
                    help="train from scratch (no ImageNet download; needed offline)")

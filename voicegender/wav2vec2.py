@@ -116,9 +116,9 @@ def cli_wav2vec2(argv:list[str])->int:
     "voicegender wav2vec2: a pretrained wav2vec2 gender classifier on the saved folds, one row in results/baselines.csv."
     p = argparse.ArgumentParser(prog='voicegender wav2vec2', description="score a pretrained wav2vec2 gender model on the saved folds")
     p.add_argument('--model', default=W2V2_MODEL_ID, help="Hugging Face Hub id, or a folder with the model's files")
-    p.add_argument('--clips', default=f'{RESULTS}/clips.csv', help="clip table (written by `voicegender prepare`)")
-    p.add_argument('--splits', default=f'{RESULTS}/splits.csv', help="the folds (written by `voicegender split`)")
-    p.add_argument('--out', default=f'{RESULTS}/baselines.csv', help="results table: its row for this model is replaced")
+    p.add_argument('--clips', default=CLIP_TABLE, help="clip table (written by `voicegender prepare`)")
+    p.add_argument('--splits', default=SPLITS, help="the folds (written by `voicegender split`)")
+    p.add_argument('--out', default=BASELINES_TABLE, help="results table: its row for this model is replaced")
     p.add_argument('--offline', action='store_true', help="never touch the network (also $HF_HUB_OFFLINE=1)")
     p.add_argument('--bs', type=int, default=8, help="clips a batch")
     p.add_argument('--quiet', action='store_true')
