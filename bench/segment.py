@@ -262,8 +262,8 @@ def balanced(s): return (s['speech_accuracy'] + 1 - s['false_speech'])/2
 def tune(dev, threshold):
     "The decoder settings with the best mean balanced score (speech accuracy and 1 - false speech) on the dev conversations."
     from voicegender.segment import DECODER
-    grid = [dict(switch=s, pause=p, min_turn=t, min_pause=0.3) for s in (0.25, 0.5, 1, 2, 3, 5, 8) for p in (0.2, 0.5, 1.0)
-            for t in (0.25, 0.5, 1.0)]
+    grid = [dict(switch=s, pause=p, min_turn=t, min_pause=mp) for s in (0.25, 0.5, 1, 2, 3, 5, 8) for p in (0.2, 0.5, 1.0, 2.0)
+            for t in (0.25, 0.5, 1.0) for mp in (0.3, 0.5, 0.8)]
     def objective(**g):
         return float(np.mean([balanced(score(seg_frames(ours_segments(f['path'], threshold, **g)[0], len(ref_of(f['path'])[0])),
                                              *ref_of(f['path']))) for f in dev]))
