@@ -382,7 +382,9 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
         noise = read_json(f)
         lines.append(f"- The fusion's lead over `{noise['lever']}` alone, 95 % interval when the test speakers are redrawn "
                      f"(`python bench/crosscorpus.py noise {noise['lever']}`): " + '; '.join(
-                         f"{c} {interval_text(o['fusion_lead_95'], True)}" for c,o in noise['corpora'].items()) + '.')
+                         f"{c} {interval_text(o['fusion_lead_95'], True)}" for c,o in noise['corpora'].items()) +
+                     (f"; the mean over the corpora {pts(noise['mean_over_corpora']['fusion_lead'])} points, "
+                      f"{interval_text(noise['mean_over_corpora']['fusion_lead_95'], True)}" if 'mean_over_corpora' in noise else '') + '.')
     shipped_eces = ece.loc[[m for m in (f'ResNet-34, {SHIPPED_LEVER}', seed) if m in ece.index]].values.ravel()
     lines.append(f"- Calibration fitted on the training corpora: ECE of the shipped recipe on a new corpus {span(shipped_eces)}, "
                  f"of the ResNet recipes together {span(ece.loc[resnets].values.ravel())}.")
