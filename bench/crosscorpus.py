@@ -34,6 +34,7 @@ LEVERS = {
     'level_mic_cmn': ('c40m80_level_cmn', 'mic', BASE),                    # + cepstral mean normalisation
     'level_mic_e20': ('c40m80_level', 'mic', {**BASE, 'epochs': 20}),      # longer training
     'level_mic_cmn_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'seed': 1}),  # the shipped recipe again, another seed: training noise
+    'level_mic_cmn_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'seed': 2}),  # and a third seed
     'level_mic_cmn_e20': ('c40m80_level_cmn', 'mic', {**BASE, 'epochs': 20}),  # the shipped recipe, twice the epochs
 }
 
