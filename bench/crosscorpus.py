@@ -36,6 +36,7 @@ LEVERS = {
     'level_mic_cmn_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'seed': 1}),  # the shipped recipe again, another seed: training noise
     'level_mic_cmn_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'seed': 2}),  # and a third seed
     'level_mic_cmn_e20': ('c40m80_level_cmn', 'mic', {**BASE, 'epochs': 20}),  # the shipped recipe, twice the epochs
+    'level_mic_cmn_balanced': ('c40m80_level_cmn', 'mic', {**BASE, 'balance': True, 'class_weights': False}),  # each (corpus, gender) drawn as often
 }
 
 def vg(*args): subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main(sys.argv[1:]))',

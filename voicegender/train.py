@@ -20,9 +20,9 @@ from .model import ModelSettings, save_model
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'image_items', 'items_root', 'fold_items', 'MFCCAugment', 'DistortedCopy', 'check_copies', 'TrainConfig',
-           'image_dls', 'gender_learner', 'image_recipe', 'image_mfcc', 'learner_images', 'predict_images',
-           'model_settings', 'export_run_model', 'tiny_learner', 'clip_metrics', 'confusion_png', 'new_run_dir',
-           'run_config', 'train_fold', 'label_audit', 'speaker_bootstrap', 'cross_validate', 'cli_train',
+           'balance_weights', 'image_dls', 'gender_learner', 'image_recipe', 'image_mfcc', 'learner_images',
+           'predict_images', 'model_settings', 'export_run_model', 'tiny_learner', 'clip_metrics', 'confusion_png',
+           'new_run_dir', 'run_config', 'train_fold', 'label_audit', 'speaker_bootstrap', 'cross_validate', 'cli_train',
            'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
@@ -102,6 +102,7 @@ class TrainConfig:
     distorted:str|None=None # root of distorted copies (`prepare --distort`) that `DistortedCopy` swaps in
     p_distorted:float=0.5 # chance a training image is swapped for its distorted copy
     class_weights:bool=True # weight the loss by inverse class frequency (AZ is 73 % male)
+    balance:bool=False # draw training images so that each (corpus, gender) group is seen as often (`balance_weights`)
     label_smoothing:float=0.1 # of the cross-entropy loss
     mixup:bool=False # fastai's `MixUp`
     seed:int=42 # batches, augmentation and initial weights
@@ -120,6 +121,13 @@ class TrainConfig:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 # %% ../nbs/03_train.ipynb #49e086c9
+def balance_weights(df:pd.DataFrame, # training (`is_valid` False) and validation rows: gender, and corpus when known
+                   )->np.ndarray: # one sampling weight a row; each group's training rows weigh 1 together
+    "Weights that draw the training rows of each (corpus, gender) group equally often (gender alone without a corpus column)."
+    keys = [k for k in ('corpus', 'gender') if k in df]
+    n = df[~df.is_valid].groupby(keys).gender.transform('size')
+    return (1/n).reindex(df.index).fillna(0).to_numpy()
+
 def image_dls(items:pd.DataFrame, # from `image_items`
               splits:pd.DataFrame, # from `load_splits`
               fold:int=0, # which fold's train/valid speakers
@@ -144,7 +152,8 @@ def image_dls(items:pd.DataFrame, # from `image_items`
                        get_x=ColReader('path'), get_y=ColReader('gender'), splitter=ColSplitter('is_valid'),
                        item_tfms=Resize(cfg.size, method=ResizeMethod.Squish),
                        batch_tfms=[*([aug] if aug else []), Normalize.from_stats(*imagenet_stats)])
-    return dblock.dataloaders(df, bs=cfg.bs, num_workers=num_workers)
+    if not cfg.balance: return dblock.dataloaders(df, bs=cfg.bs, num_workers=num_workers)
+    return dblock.weighted_dataloaders(df, balance_weights(df), bs=cfg.bs, num_workers=num_workers)
 
 # %% ../nbs/03_train.ipynb #9def4957
 def _hub_weights(arch:str)->Path:
@@ -399,6 +408,7 @@ def _train_args(p):
                    help="root of room/telephone-distorted copies (prepare --distort mix) swapped in while training; 'none': off")
     p.add_argument('--p-distorted', type=float, default=d.p_distorted, help="chance a training image is swapped for its copy")
     p.add_argument('--no-class-weights', dest='class_weights', action='store_false', default=d.class_weights)
+    p.add_argument('--balance', action='store_true', default=d.balance, help="draw each (corpus, gender) group of training images as often")
     p.add_argument('--label-smoothing', type=float, default=d.label_smoothing)
     p.add_argument('--mixup', action='store_true', default=d.mixup)
     p.add_argument('--train-on-valid', action='store_true', default=d.train_on_valid,
