@@ -154,19 +154,18 @@ def fusion_folds(lever, baseline): return mean_folds([lever], baseline)
 
 def table():
     from voicegender.crosscorpus import scores_rows, markdown_table
-    from voicegender.report import fusion_name, ENSEMBLE_ROWS, SHIPPED_LEVER
+    from voicegender.report import fusion_name, ENSEMBLE_ROWS, SEED_LEVERS
     rows, meta = [], {}
     for lever in LEVERS:
         folds = [json.loads(p.read_text()) for p in sorted((OUT/lever).glob('fold*/scores.json'))]
         if folds: rows += scores_rows(f'ResNet-34, {lever}', folds); meta[lever] = dict(folds=len(folds), options=str(LEVERS[lever]))
     if (OUT/'baselines.json').exists():
         for name,folds in json.loads((OUT/'baselines.json').read_text()).items(): rows += scores_rows(name, folds)
-    for lever in ('level_mic', SHIPPED_LEVER, f'{SHIPPED_LEVER}_seed1'):
+    for lever in ('level_mic', *SEED_LEVERS):
         fused = fusion_folds(lever, 'Resemblyzer + LR')
         if fused: rows += scores_rows(fusion_name(lever), fused)
-    seeds = [SHIPPED_LEVER, f'{SHIPPED_LEVER}_seed1']   # the shipped recipe, two seeds: an ensemble, and with Resemblyzer
-    if len(ens := mean_folds(seeds) or []) == 3:
-        rows += scores_rows(ENSEMBLE_ROWS[0], ens) + scores_rows(ENSEMBLE_ROWS[1], mean_folds(seeds, 'Resemblyzer + LR'))
+    if len(ens := mean_folds(SEED_LEVERS) or []) == 3:   # the shipped recipe's seeds: an ensemble, and with Resemblyzer
+        rows += scores_rows(ENSEMBLE_ROWS[0], ens) + scores_rows(ENSEMBLE_ROWS[1], mean_folds(SEED_LEVERS, 'Resemblyzer + LR'))
     peer = peer_folds()
     if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
     (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))
