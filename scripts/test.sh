@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export MPLBACKEND=Agg OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # 2 notebook workers x 1 thread: more threads oversubscribe 2 cores
+# the notebooks' and tests' temporary folders (models, images, long synthetic files) go in one folder, removed at the end
+export TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/voicegender-test.XXXXXX")"
+trap 'rm -rf "$TMPDIR"' EXIT
 echo "== nbdev-export: the library must match the notebooks"
 .venv/bin/nbdev-export
 if ! git diff --quiet -- voicegender 2>/dev/null; then
