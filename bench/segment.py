@@ -233,7 +233,7 @@ def seg_frames(segments, n):
 
 def score(sys_frames, ref, music, scored, pause):
     """Frame scores. The reference counts a clip's pauses as its speaker's speech; `speech_accuracy_no_pauses` leaves
-    out the frames of pauses >= PAUSE inside a clip (NIST RT's 0.3 s rule), which neither tool is asked to label."""
+    out the frames of pauses >= PAUSE inside a clip, which a finer reference would count as no speech."""
     sp, ns, spp = scored & (ref > 0), scored & (ref == 0), scored & (ref > 0) & ~pause
     share = lambda f: (f == 1).sum()/max((f > 0).sum(), 1)
     return dict(speech_accuracy=float((sys_frames[sp] == ref[sp]).mean()),
