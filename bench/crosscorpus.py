@@ -136,7 +136,7 @@ def mean_folds(levers:list, baseline:str|None=None):
         if not b_csv.exists() or not (OUT/'baselines.json').exists(): return None
         b = pd.read_csv(b_csv)
         cal = {r['fold']: r['calibration']['threshold'] for r in json.loads((OUT/'baselines.json').read_text())[baseline]}
-        parts.append({f: (b[b.fold == f] if 'fold' in b else b, t) for f,t in cal.items()})
+        parts.append({f: (b, t) for f,t in cal.items()})   # one row a clip: each clip is tested in one fold
     folds = sorted(set.intersection(*(set(r) for r in parts))) if parts and all(parts) else []
     out = []
     for f in folds:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import RESULTS, atomic_write, gender_index
+from .core import RESULTS, SPLITS, CLIP_TABLE, BASELINES_TABLE, atomic_write, gender_index
 from .data import load_splits
 from .train import speaker_bootstrap, clip_metrics, label_audit
 from .crosscorpus import markdown_table
@@ -15,18 +15,18 @@ from .baselines import (cached_features, fit_folds, lr_model, mlp_model, gbm_mod
                                    score_probs, result_row, update_results_row)
 
 # %% auto #0
-__all__ = ['LEVERS', 'DEFAULT_RUN', 'OPTION_RUN', 'LEVER_HEAD', 'CLIPS_CSV', 'ACOUSTIC_CACHE', 'RESEMBLYZER_CACHE',
-           'REFIT_COMMAND', 'SHIPPED_LEVER', 'PEER', 'SEED_LEVERS', 'ENSEMBLE_ROWS', 'HOW_SURE', 'STRONG_RUNS',
-           'FUSION_RUNS', 'ENSEMBLES', 'PAGE_INTRO', 'AZ_INTRO', 'SECTIONS', 'read_json', 'missing_note', 'pct', 'pts',
-           'interval_text', 'lever_dir', 'lever_cv', 'lever_oof', 'fold_accs', 'mean_acc', 'lever_row', 'levers_table',
-           'tta_row', 'ensemble_oof', 'ensemble_row', 'refit_note', 'baseline_oof', 'resemblyzer_oof', 'acoustic_oofs',
-           'target_lines', 'fusion_lines', 'pitch_extremes', 'pitch_lines', 'nested_audit', 'audit_flags_line',
-           'inner_audit_lines', 'resnet_row', 'robustness_table', 'baselines_table', 'size_table', 'span', 'per_fold',
-           'speakers', 'crosscorpus_numbers', 'fusion_name', 'crosscorpus_section', 'prepare_speed_section',
-           'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section', 'paired', 'other_share',
-           'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section', 'robustness_section',
-           'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section', 'serve_section', 'az_section',
-           'results_page', 'write_results_page']
+__all__ = ['LEVERS', 'DEFAULT_RUN', 'OPTION_RUN', 'LEVER_HEAD', 'CLIPS_CSV', 'SPLITS_CSV', 'BASELINES_CSV', 'ACOUSTIC_CACHE',
+           'RESEMBLYZER_CACHE', 'REFIT_COMMAND', 'SHIPPED_LEVER', 'PEER', 'SEED_LEVERS', 'ENSEMBLE_ROWS', 'HOW_SURE',
+           'STRONG_RUNS', 'FUSION_RUNS', 'ENSEMBLES', 'PAGE_INTRO', 'AZ_INTRO', 'SECTIONS', 'read_json', 'missing_note',
+           'pct', 'pts', 'interval_text', 'lever_dir', 'lever_cv', 'lever_oof', 'fold_accs', 'mean_acc', 'lever_row',
+           'levers_table', 'tta_row', 'ensemble_oof', 'ensemble_row', 'refit_note', 'baseline_oof', 'resemblyzer_oof',
+           'acoustic_oofs', 'target_lines', 'fusion_lines', 'pitch_extremes', 'pitch_lines', 'nested_audit',
+           'audit_flags_line', 'inner_audit_lines', 'resnet_row', 'robustness_table', 'baselines_table', 'size_table',
+           'span', 'per_fold', 'speakers', 'crosscorpus_numbers', 'fusion_name', 'crosscorpus_section',
+           'prepare_speed_section', 'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section',
+           'paired', 'other_share', 'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section',
+           'robustness_section', 'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section',
+           'serve_section', 'az_section', 'results_page', 'write_results_page']
 
 # %% ../nbs/13_report.ipynb #7bdf74f9
 def read_json(path:str|Path)->dict|None: # None when the file is missing
@@ -159,7 +159,7 @@ def ensemble_row(names:tuple, root:str|Path=RESULTS)->str:
             f"{m['speakers_correct']}/{m['n_speakers']} | {pct(m['balanced_accuracy'])} | | | |")
 
 # %% ../nbs/13_report.ipynb #13e0bc21
-CLIPS_CSV = 'clips.csv'   # the clip table `voicegender prepare` writes into results/
+CLIPS_CSV, SPLITS_CSV, BASELINES_CSV = (Path(f).name for f in (CLIP_TABLE, SPLITS, BASELINES_TABLE))   # their names in a record folder
 ACOUSTIC_CACHE = 'acoustic_features.csv'   # pitch, spectral and MFCC statistics per clip (`bench/baselines.py`)
 RESEMBLYZER_CACHE = 'embeddings_resemblyzer.npz'   # Resemblyzer embeddings per clip (`bench/baselines.py`)
 REFIT_COMMAND = 'voicegender prepare, then python bench/baselines.py'
@@ -174,7 +174,7 @@ def baseline_oof(cache:str, make, columns=None, root:str|Path=RESULTS)->pd.DataF
     clips = pd.read_csv(Path(root)/CLIPS_CSV)
     F, _ = cached_features(clips.path, None, Path(root)/cache, progress=False)   # every clip cached: nothing is computed
     clips = clips[clips.path.isin(F.index)].reset_index(drop=True)
-    sp = load_splits(Path(root)/'splits.csv'); t = sp[sp.role == 'test']; fold = dict(zip(t.speaker, t.fold))
+    sp = load_splits(Path(root)/SPLITS_CSV); t = sp[sp.role == 'test']; fold = dict(zip(t.speaker, t.fold))
     r = fit_folds(F.loc[clips.path, columns or F.columns].values, clips, sp, make)
     return clips.assign(p_female=r['prob'][:, 0], fold=clips.speaker.map(fold))
 
@@ -267,7 +267,7 @@ def inner_audit_lines(root:str|Path=RESULTS)->list[str]:
     lines = []
     for name, (cache, cols) in features.items():
         if note := refit_note(cache, root): lines.append(f"{name}: {note}"); continue
-        clips, sp = pd.read_csv(Path(root)/CLIPS_CSV), load_splits(Path(root)/'splits.csv')
+        clips, sp = pd.read_csv(Path(root)/CLIPS_CSV), load_splits(Path(root)/SPLITS_CSV)
         F = cached_features(clips.path, None, Path(root)/cache, progress=False)[0]
         lines.append(audit_flags_line(name, nested_audit(F.loc[clips.path, cols or F.columns].values, clips, sp)))
     return lines
@@ -282,12 +282,12 @@ def resnet_row(name:str, # a lever run
     clips = pd.read_csv(Path(root)/CLIPS_CSV)
     p = dict(zip(lever_oof(name, root).path.map(lambda s: Path(s).stem), lever_oof(name, root).p_female))
     pf = clips.path.map(lambda s: p.get(Path(s).stem, np.nan)).values
-    s = score_probs(np.stack([pf, 1 - pf], 1), clips, load_splits(Path(root)/'splits.csv'))
+    s = score_probs(np.stack([pf, 1 - pf], 1), clips, load_splits(Path(root)/SPLITS_CSV))
     cv = lever_cv(name, root); epochs = read_json(lever_dir(name, root)/'fold0'/'config.json')['epochs']
     row = result_row(f"ResNet-34 on MFCC images ({name}, from scratch)", s, params=21_813_056, pretrained=False, cpu_ms=cpu_ms,
                      train_seconds=cv['train_seconds']/len(cv['folds']),
                      notes=f"{name}: see docs/results.md (lever table); {epochs} epochs one-cycle on 1 CPU thread (machine shared)")
-    update_results_row(out or Path(root)/'baselines.csv', row)
+    update_results_row(out or Path(root)/BASELINES_CSV, row)
     return row
 
 def robustness_table(root:str|Path=RESULTS, levers:dict=LEVERS)->str:
@@ -301,7 +301,7 @@ def robustness_table(root:str|Path=RESULTS, levers:dict=LEVERS)->str:
 # %% ../nbs/13_report.ipynb #8bea3717
 def baselines_table(root:str|Path=RESULTS)->str:
     "The baselines' table (`results/baselines.csv`): clip accuracy, speakers, CPU ms a clip, pretrained weights."
-    f = Path(root)/'baselines.csv'
+    f = Path(root)/BASELINES_CSV
     if note := missing_note([f], 'python bench/baselines.py'): return note
     b = pd.read_csv(f, dtype=str).fillna('')
     rows = [f"| {r.method} | {f'{r.clip_acc_mean} +- {r.clip_acc_std}' if r.clip_acc_mean else 'not measured'} | "
@@ -514,7 +514,7 @@ def target_section(root:str|Path=RESULTS)->str:
     cv = {n: lever_cv(n, root) for n in LEVERS}
     need = [DEFAULT_RUN, OPTION_RUN, *seeds(OPTION_RUN), *seeds(f'{OPTION_RUN}_x13'), *seeds(OPTION_RUN.replace('_e10', '_e10_nested'))]
     if any(cv.get(n) is None for n in need): return missing_note([lever_dir(n, root)/'cv.json' for n in need], 'python bench/cv_run.py NAME')
-    b = pd.read_csv(Path(root)/'baselines.csv').set_index('method') if (Path(root)/'baselines.csv').exists() else None
+    b = pd.read_csv(Path(root)/BASELINES_CSV).set_index('method') if (Path(root)/BASELINES_CSV).exists() else None
     rz = f"{b.loc['Resemblyzer embedding + LR', 'clip_acc_mean']:.1f} %, {b.loc['Resemblyzer embedding + LR', 'speaker_acc']}" if b is not None else '-'
     acc = lambda ns: ', '.join(pct(cv[n]['clip_acc_mean']) for n in ns)
     spk = lambda ns: ', '.join(str(cv[n]['speakers_correct']) for n in ns)
