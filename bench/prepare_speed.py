@@ -4,7 +4,7 @@
 
 Reference way (as the AudioMNIST gender notebook does it): one file at a time, `librosa.load` at its default rate
 (22,050 Hz), the same MFCC recipe, `skimage.io.imsave`. Ours: `voicegender.mfcc.prepare` (soundfile decode, 16 kHz,
-all cores). Also the share of time our per-clip path spends decoding, computing MFCCs and writing images (one core)."""
+all cores). Each way runs --repeats times, alternated; the medians are compared. Also the share of time our per-clip path spends decoding, computing MFCCs and writing images (one core)."""
 import argparse, json, os, shutil, tempfile, time, platform
 from pathlib import Path
 import numpy as np, librosa, warnings
@@ -29,24 +29,36 @@ def stage_shares(paths, out):
     tot = sum(t.values())
     return {k: round(v/tot, 3) for k,v in t.items()} | {'ms_per_clip_one_core': round(tot/len(paths)*1000, 2)}
 
+def file_create_ms(folder, n=1000, size=2500):
+    "CPU ms to create one small file here (open, write, close): what any way of writing one image a clip pays at least."
+    folder.mkdir(parents=True, exist_ok=True); data = b'x'*size; c = time.process_time()
+    for i in range(n): (folder/f'{i}.bin').write_bytes(data)
+    return round((time.process_time() - c)/n*1000, 3)
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--data', default='../shared/data/audiomnist_az')
     ap.add_argument('--workers', type=int, default=os.cpu_count()); ap.add_argument('--ref-clips', type=int, default=0,
-                    help="clips for the (slow) reference way; 0 = all"); a = ap.parse_args()
+                    help="clips for the (slow) reference way; 0 = all")
+    ap.add_argument('--repeats', type=int, default=3, help="timed runs of each way (the medians are compared)"); a = ap.parse_args()
     clips, _ = clip_table(a.data)
     tmp = Path(tempfile.mkdtemp())
     try:
         for p in clips.path: Path(p).read_bytes()   # same page cache for both ways: every file read once before timing
         prepare(clips.head(8), tmp/'warm', tmp/'warm_maps', n_workers=0, progress=False)   # import/JIT warm-up
-        t = time.perf_counter(); r = prepare(clips, tmp/'ours', tmp/'maps', n_workers=a.workers, progress=False)
-        ours = len(clips)/(time.perf_counter() - t)
         ref_paths = list(clips.path if not a.ref_clips else clips.path.head(a.ref_clips))
         (tmp/'ref').mkdir(); reference_way(ref_paths[:4], tmp/'ref')
-        t = time.perf_counter(); reference_way(ref_paths, tmp/'ref'); ref = len(ref_paths)/(time.perf_counter() - t)
+        ours_runs, ref_runs = [], []
+        for k in range(a.repeats):   # alternated, so a slow spell of the machine hits both ways alike
+            t = time.perf_counter(); r = prepare(clips, tmp/f'ours{k}', tmp/f'maps{k}', n_workers=a.workers, progress=False)
+            ours_runs.append(len(clips)/(time.perf_counter() - t)); shutil.rmtree(tmp/f'ours{k}')
+            t = time.perf_counter(); reference_way(ref_paths, tmp/'ref'); ref_runs.append(len(ref_paths)/(time.perf_counter() - t))
+            print(f"run {k+1}/{a.repeats}: ours {ours_runs[-1]:.0f} clips/s, reference {ref_runs[-1]:.0f} clips/s", flush=True)
+        ours, ref = float(np.median(ours_runs)), float(np.median(ref_runs))
         shares = stage_shares(list(clips.path.head(500)), tmp/'shares')
         res = dict(clips=len(clips), images=r['images'], errors=len(r['errors']), workers=a.workers,
                    ours_clips_per_s=round(ours, 1), reference_clips_per_s=round(ref, 1), speedup=round(ours/ref, 2),
-                   our_time_shares=shares, cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
+                   repeats=a.repeats, runs=dict(ours=[round(x) for x in ours_runs], reference=[round(x) for x in ref_runs]),
+                   our_time_shares=shares, file_create_cpu_ms=file_create_ms(tmp/'bare'), cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
                    machine=platform.processor() or platform.machine())
         print(json.dumps(res, indent=1))
         Path('results').mkdir(exist_ok=True); Path('results/bench_prepare.json').write_text(json.dumps(res, indent=1))
