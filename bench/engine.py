@@ -80,13 +80,14 @@ def answers(rows:list[dict])->dict:
 
 def reference(files:list[Path])->list[dict]:
     "The reference path: PyTorch network, TorchScript Silero, one file at a time."
-    import voicegender.deploy as d
-    plain = d.silero_model
-    d.silero_model = functools.lru_cache(maxsize=None)(lambda sequence=None: plain(False))
+    import voicegender.deploy as d, voicegender.speech as sp
+    plain = sp.silero_model   # speech_segments looks it up in voicegender.speech
+    sp.silero_model = functools.lru_cache(maxsize=None)(lambda sequence=None: plain(False))
     try:
         pred = d.Predictor(engine='torch', threads=1)
+        assert not isinstance(sp.silero_model(), sp.SileroSequence), "the reference path must use Silero's TorchScript build"
         return [pred.predict_file(f) for f in files]
-    finally: d.silero_model = plain
+    finally: sp.silero_model = plain
 
 
 def latency(clip:Path, n:int=100, warmup:int=10)->dict:

@@ -158,7 +158,7 @@ def build(minutes:float, dev_minutes:float)->list[dict]:
         for corpus in sorted(picks.corpus.unique()):
             spk = picks[(picks.part == part) & (picks.corpus == corpus)]
             c = clips[(clips.corpus == corpus) & clips.speaker.isin(spk.speaker)]
-            versions = ('clean', 'noise15', 'music') if part == 'test' else ('clean', 'noise15')
+            versions = ('clean', 'noise15', 'music')
             todo = [(v, WORK/f'{part}_{corpus}_{v}_{minutes_:g}min.wav') for v in versions]
             have = [p.exists() and p.with_suffix('.npz').exists() for _,p in todo]
             if not all(have) or not all('pause' in np.load(p.with_suffix('.npz')) for _,p in todo):
@@ -181,10 +181,11 @@ def build(minutes:float, dev_minutes:float)->list[dict]:
 # ------------------------------------------------------------------ the tools, each in its own process
 def worker_ours(model, paths):
     "Raw observations of each file (speech, windows, probs) saved next to it; timing and peak memory on stdout."
-    import torch; torch.set_num_threads(1)
+    import voicegender.speech   # no PyTorch: the network and Silero run in onnxruntime, one thread (memory as a user sees it)
+    if os.environ.get('BENCH_VAD_RESET'): voicegender.speech.VAD_RESET = float(os.environ['BENCH_VAD_RESET'])   # --vad-resets
     from voicegender.deploy import Predictor
     from voicegender.segment import segment_stream, analysis_blocks, file_chunks, finish, BLOCK, CONTEXT
-    pred = Predictor(model)
+    pred = Predictor(model, threads=1)
     rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])/1024
     loaded = rss()                                       # the libraries and the model, before any audio
     res = {}
@@ -257,6 +258,9 @@ def ours_segments(path, threshold, **decoder):
 def ref_of(path):
     z = np.load(Path(path).with_suffix('.npz')); return z['ref'], z['music'], z['scored'], z['pause']
 
+def vad_reset():
+    from voicegender.speech import VAD_RESET; return VAD_RESET
+
 def balanced(s): return (s['speech_accuracy'] + 1 - s['false_speech'])/2
 
 def tune(dev, threshold):
@@ -274,6 +278,28 @@ def tune(dev, threshold):
                 grid=[dict(score=round(sc, 4), **g) for sc,g in scores])
 
 
+def vad_resets(values, dev, model):
+    """Dev conversations scored (segment.DECODER, balanced score) with Silero's state started afresh every r seconds,
+    for each r of `values` (0: never); the window probabilities are recomputed for each."""
+    out = []
+    for r in values:
+        ours = run_ours([f['path'] for f in dev], model, {'BENCH_VAD_RESET': str(r)})
+        sc = [score(seg_frames(ours_segments(f['path'], ours['threshold'])[0], len(ref_of(f['path'])[0])), *ref_of(f['path'])) for f in dev]
+        row = dict(vad_reset_s=r, dev_score=float(np.mean([balanced(x) for x in sc])),
+                   speech_accuracy=float(np.mean([x['speech_accuracy'] for x in sc])), false_speech=float(np.mean([x['false_speech'] for x in sc])),
+                   by_version={v: float(np.mean([balanced(x) for x,f in zip(sc, dev) if f['version'] == v])) for v in sorted({f['version'] for f in dev})})
+        print(f"VAD reset {r} s: dev score {row['dev_score']:.4f} (speech {row['speech_accuracy']:.4f}, false speech "
+              f"{row['false_speech']:.4f}; {', '.join(f'{k} {v:.4f}' for k,v in row['by_version'].items())})", file=sys.stderr, flush=True)
+        out.append(row)
+    return out
+
+def run_ours(paths, model, env=None):
+    r = subprocess.run([sys.executable, __file__, '--worker', *paths] + (['--model', model] if model else []),
+                       capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})})
+    if r.returncode: raise SystemExit(f"voicegender failed: {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 # ------------------------------------------------------------------ main
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -285,6 +311,8 @@ def main():
     ap.add_argument('--note', default='', help="recorded with the results (e.g. which model this is)")
     ap.add_argument('--rescore', action='store_true', help="reuse the last run's window probabilities and "
                     "inaSpeechSegmenter output (saved in .tmp/segment_bench); only decode and score again")
+    ap.add_argument('--vad-resets', type=float, nargs='+', help="first score the dev conversations with Silero's state "
+                    "started afresh every R seconds, for each R given (0: never), as evidence for speech.VAD_RESET")
     ap.add_argument('--worker', nargs='*', help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker is not None: return worker_ours(a.model, a.worker)
@@ -296,12 +324,12 @@ def main():
     print(f"{len(files)} conversations ({sum(f['seconds'] for f in files)/60:.0f} min) in {WORK}; AZ speakers used "
           f"(train the model without them: --exclude-speakers {' '.join(map(str, az))})", file=sys.stderr)
     paths = [f['path'] for f in files]
+    reset_grid = None
+    if a.vad_resets:   # before the main run, which then recomputes every file with the package's VAD_RESET
+        reset_grid = vad_resets(a.vad_resets, [f for f in files if f['part'] == 'dev'], a.model)
+        (WORK/'ours.json').unlink(missing_ok=True)
     if a.rescore and (WORK/'ours.json').exists(): ours = json.loads((WORK/'ours.json').read_text())
-    else:
-        r = subprocess.run([sys.executable, __file__, '--worker', *paths] + (['--model', a.model] if a.model else []),
-                           capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
-        if r.returncode: raise SystemExit(f"voicegender failed: {r.stderr[-2000:]}")
-        ours = json.loads(r.stdout.strip().splitlines()[-1]); (WORK/'ours.json').write_text(json.dumps(ours))
+    else: ours = run_ours(paths, a.model); (WORK/'ours.json').write_text(json.dumps(ours))
     thr = ours['threshold']
     tuning = tune([f for f in files if f['part'] == 'dev'], thr) if a.tune else None
     if tuning: print(f"tuning on dev: best {tuning['best']} ({tuning['best_dev_score']:.3f}); segment.DECODER "
@@ -342,7 +370,7 @@ def main():
            {'inaSpeechSegmenter': peer['peak_rss_mb']} if peer else {})
     res = dict(model=ours['model'], note=a.note, threshold=thr, peer=None if peer is None else 'inaSpeechSegmenter 0.6.8 (smn, gender)',
                peer_missing=why, frame_s=FRAME, collar_s=COLLAR, minutes=a.minutes,
-               speakers=picks.to_dict('records'), tuning=tuning, per_file=rows,
+               speakers=picks.to_dict('records'), tuning=tuning, vad_reset_s=vad_reset(), vad_reset_grid=reset_grid, per_file=rows,
                by_version={f'{k[0]} / {k[1]}': v for k,v in summary.to_dict('index').items()},
                overall=overall.to_dict('index'), peak_rss_mb=mem, wall_s=round(time.time() - t0, 1))
     from voicegender.core import atomic_write

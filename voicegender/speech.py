@@ -5,11 +5,14 @@
 # %% ../nbs/01a_speech.ipynb #bd757943
 from __future__ import annotations
 import threading, warnings, functools
+from pathlib import Path
 import numpy as np
 from .core import *
 
 # %% auto #0
-__all__ = ['VOWELS', 'synthetic_speech', 'with_silence', 'silero_model', 'speech_segments', 'speech_windows', 'speech_span']
+__all__ = ['VOWELS', 'SILERO_FRAME', 'SILERO_CONTEXT', 'VAD_RESET', 'VAD_WARMUP', 'synthetic_speech', 'with_silence',
+           'silero_file', 'SileroSequence', 'silero_model', 'speech_probs', 'speech_stretches', 'speech_segments',
+           'speech_windows', 'speech_span']
 
 # %% ../nbs/01a_speech.ipynb #8b9b5959
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
@@ -39,29 +42,116 @@ def with_silence(y, before=0.5, after=0.5, noise=0.003, seed=1):
 
 # %% ../nbs/01a_speech.ipynb #a7ef1b10
 _VAD_LOCK = threading.Lock()   # Silero's TorchScript model is stateful: one clip at a time
+SILERO_FRAME, SILERO_CONTEXT = 512, 64   # Silero at 16 kHz: 32 ms frames, each heard with the last 64 samples before it
+
+def silero_file(name:str)->Path:
+    "A model file inside the silero-vad wheel, found without importing the package (its import loads PyTorch)."
+    import importlib.util
+    spec = importlib.util.find_spec('silero_vad')
+    if spec is None: raise RuntimeError("speech detection needs the silero-vad package: pip install silero-vad "
+                                        "(or choose --vad energy)")
+    return Path(spec.submodule_search_locations[0])/'data'/name
+
+class SileroSequence:
+    "Silero's ONNX \"sequence\" build in onnxruntime: all the frames of a signal in one call a block, no PyTorch."
+    def __init__(self, path:str|Path|None=None, # default: the build inside the silero-vad wheel
+                 max_frames:int=512): # frames a call (16 s)
+        import onnxruntime as ort
+        so = ort.SessionOptions(); so.intra_op_num_threads = so.inter_op_num_threads = 1; so.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path or silero_file('silero_vad_16k_sequence.onnx')), so,
+                                            providers=['CPUExecutionProvider'])
+        self.max_frames = max_frames
+
+    def audio_forward(self, y:np.ndarray, # float32 samples at 16 kHz
+                     )->np.ndarray: # speech probability of each frame, the state started at zero
+        n = -(-len(y)//SILERO_FRAME)
+        frames = np.zeros((n, SILERO_FRAME), np.float32); frames.reshape(-1)[:len(y)] = y
+        ctx = np.zeros((n, SILERO_CONTEXT), np.float32); ctx[1:] = frames[:-1, -SILERO_CONTEXT:]
+        x, h, c, out = np.concatenate([ctx, frames], 1), np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32), []
+        for i in range(0, n, self.max_frames):
+            p, h, c = self.session.run(['speech_probs', 'hn', 'cn'], {'input': x[i:i + self.max_frames], 'h': h, 'c': c})
+            out.append(p.reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 @functools.lru_cache(maxsize=None)
-def silero_model(sequence:bool|None=None, # the ONNX "sequence" build; None: when onnxruntime is installed
+def silero_model(sequence:bool|None=None, # the ONNX "sequence" build (no PyTorch); None: when onnxruntime is installed
                 ):
     "The Silero VAD network from the `silero-vad` wheel (no download), loaded once."
+    if sequence is None: sequence = onnx_available()
+    if sequence: return SileroSequence()
     try: from silero_vad import load_silero_vad
     except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
                                            "pip install silero-vad (or choose --vad energy)") from None
-    if sequence is None: sequence = onnx_available()
     import torch
     n = torch.get_num_threads()
     try:
         with warnings.catch_warnings():   # the package's importlib and torch.jit deprecation notices
             warnings.simplefilter('ignore')
-            return load_silero_vad(sequence=True) if sequence else load_silero_vad()
+            return load_silero_vad()
     finally: torch.set_num_threads(n)   # silero_vad sets 1 thread when it is imported
 
 # %% ../nbs/01a_speech.ipynb #5f72be34
+VAD_RESET, VAD_WARMUP = 8., 0.5 # Silero starts afresh every VAD_RESET s of signal, after VAD_WARMUP s of what came before
+
+def speech_probs(y:np.ndarray, # mono float32 samples at 16 kHz
+                 model=None, # `silero_model()` (either build)
+                 reset:float|None=None, # seconds between fresh starts of the network's state; None: `VAD_RESET`; 0: never
+                 warmup:float|None=None, # seconds before each fresh start that the network hears first; None: `VAD_WARMUP`
+                )->np.ndarray: # speech probability of each 512-sample frame
+    """Silero's speech probability of each frame, its recurrent state started afresh every `reset` seconds.
+    Carried over a long signal the state drifts: after a few seconds of music Silero missed whole words (see below)."""
+    model = model or silero_model()
+    def forward(x):
+        if isinstance(model, SileroSequence): return model.audio_forward(x)
+        import torch
+        with _VAD_LOCK, torch.no_grad(): return model.audio_forward(torch.from_numpy(x), SR).numpy().ravel()
+    reset = VAD_RESET if reset is None else reset; warmup = VAD_WARMUP if warmup is None else warmup
+    n = -(-len(y)//SILERO_FRAME)
+    if n == 0: return np.zeros(0, np.float32)
+    if not reset: return forward(y)[:n]
+    step, warm = max(1, round(reset*SR/SILERO_FRAME)), round(warmup*SR/SILERO_FRAME)
+    out = []
+    for b in range(0, n, step):
+        a = max(0, b - warm)
+        out.append(forward(np.ascontiguousarray(y[a*SILERO_FRAME:(b + step)*SILERO_FRAME]))[b - a:b - a + step])
+    return np.concatenate(out)[:n]
+
+def speech_stretches(probs:np.ndarray, # `speech_probs`
+                     n_samples:int, # length of the signal
+                     threshold:float=0.5, # a stretch starts at a frame this likely to be speech
+                     min_speech:float=0.1, # shorter stretches are dropped (seconds)
+                     min_silence:float=0.1, # it ends after this long below `threshold - 0.15`
+                     pad:float=0.03, # seconds added on each side (split between stretches closer than twice that)
+                    )->list[tuple[int,int]]: # (start, end) sample indices
+    "Silero's rule from probabilities to speech stretches (`get_speech_timestamps` without a longest stretch), in numpy only."
+    neg, min_sp, min_si, pad = max(threshold - 0.15, 0.01), SR*min_speech, SR*min_silence, SR*pad
+    out, start, quiet_from = [], None, 0
+    for i, p in enumerate(probs):
+        s = i*SILERO_FRAME
+        if p >= threshold:
+            quiet_from = 0
+            if start is None: start = s; continue
+        if start is not None and p < neg:
+            quiet_from = quiet_from or s
+            if s - quiet_from < min_si: continue
+            if quiet_from - start > min_sp: out.append([start, quiet_from])
+            start, quiet_from = None, 0
+    if start is not None and n_samples - start > min_sp: out.append([start, n_samples])
+    for i, sp in enumerate(out):
+        if i == 0: sp[0] = int(max(0, sp[0] - pad))
+        if i < len(out) - 1:
+            gap = out[i+1][0] - sp[1]
+            if gap < 2*pad: sp[1] += int(gap//2); out[i+1][0] = int(max(0, out[i+1][0] - gap//2))
+            else: sp[1] = int(min(n_samples, sp[1] + pad)); out[i+1][0] = int(max(0, out[i+1][0] - pad))
+        else: sp[1] = int(min(n_samples, sp[1] + pad))
+    return [(int(a), min(int(b), n_samples)) for a,b in out]
+
 def speech_segments(y:np.ndarray, # mono samples at `sr`
                     sr:int=SR,
                     vad:str='silero', # 'silero' (neural) or 'energy' (librosa.effects.split, 35 dB)
                     threshold:float=0.5, # Silero's speech probability threshold
                     min_speech:float=0.1, # shorter stretches are dropped (seconds)
+                    reset:float|None=None, # seconds between Silero's fresh starts (`speech_probs`); None: `VAD_RESET`
                    )->list[tuple[int,int]]: # (start, end) sample indices of the speech
     "Where the speech is in a clip (after removing its DC offset)."
     y = np.ascontiguousarray(y - y.mean(), dtype=np.float32)
@@ -69,16 +159,8 @@ def speech_segments(y:np.ndarray, # mono samples at `sr`
         if sr != SR:
             import librosa
             return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(
-                librosa.resample(y, orig_sr=sr, target_sr=SR), SR, vad, threshold, min_speech)]
-        model, kw = silero_model(), dict(threshold=threshold, sampling_rate=sr, min_speech_duration_ms=int(min_speech*1000))
-        from silero_vad import SileroVADSequence, get_speech_timestamps_sequence
-        if isinstance(model, SileroVADSequence):   # a block of frames per call, no state kept between calls
-            ts = get_speech_timestamps_sequence(y, model, **kw)
-        else:
-            import torch
-            from silero_vad import get_speech_timestamps
-            with _VAD_LOCK, torch.no_grad(): ts = get_speech_timestamps(torch.from_numpy(y), model, **kw)
-        return [(int(t['start']), min(int(t['end']), len(y))) for t in ts]
+                librosa.resample(y, orig_sr=sr, target_sr=SR), SR, vad, threshold, min_speech, reset)]
+        return speech_stretches(speech_probs(y, silero_model(), reset), len(y), threshold, min_speech)
     if vad == 'energy':
         import librosa
         if len(y) == 0 or np.abs(y).max() < 1e-4: return []
