@@ -8,6 +8,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
     python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
+    python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
 network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
@@ -118,10 +119,13 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
         folds.append(dict(fold=int(f), scores=sc, missing=int((~got).sum())))
     return folds
 
-def mean_folds(levers:list, baseline:str|None=None):
+def baseline_csv(name:str)->Path: # 'acoustic statistics + GBM' -> baseline_acoustic_gbm_model.csv
+    return OUT/f"baseline_{name.split()[0].lower()}_{name.split('+')[-1].strip().lower()}_model.csv"
+
+def mean_folds(levers:list, baselines:tuple=()):
     """Ensembles and late fusion: per fold, the mean of the calibrated p(female) of the ResNets of `levers` on the same
-    clips, judged against the mean of their thresholds; with a baseline, that mean and the baseline's are averaged the
-    same way (the ResNets weigh as much as the baseline). None when a part is missing."""
+    clips, judged against the mean of their thresholds; with baselines (names in `baselines.json`), that mean and each
+    baseline's are averaged the same way (the ResNets together weigh as much as one baseline). None when a part is missing."""
     from voicegender.crosscorpus import corpus_scores
     parts = []   # per source: {fold: (predictions, threshold)}
     for lever in levers:
@@ -131,11 +135,10 @@ def mean_folds(levers:list, baseline:str|None=None):
                 sc = json.loads((d/'scores.json').read_text())
                 runs[sc['fold']] = (pd.read_csv(d/'test_predictions.csv'), sc['calibration']['threshold'])
         parts.append(runs)
-    if baseline:
-        b_csv = OUT/f"baseline_{baseline.split()[0].lower()}_lr_model.csv"
-        if not b_csv.exists() or not (OUT/'baselines.json').exists(): return None
-        b = pd.read_csv(b_csv)
-        cal = {r['fold']: r['calibration']['threshold'] for r in json.loads((OUT/'baselines.json').read_text())[baseline]}
+    for name in baselines:
+        if not baseline_csv(name).exists() or not (OUT/'baselines.json').exists(): return None
+        b = pd.read_csv(baseline_csv(name))
+        cal = {r['fold']: r['calibration']['threshold'] for r in json.loads((OUT/'baselines.json').read_text())[name]}
         parts.append({f: (b, t) for f,t in cal.items()})   # one row a clip: each clip is tested in one fold
     folds = sorted(set.intersection(*(set(r) for r in parts))) if parts and all(parts) else []
     out = []
@@ -145,12 +148,11 @@ def mean_folds(levers:list, baseline:str|None=None):
                                            for r in parts[1:]]
         if any(np.isnan(p).any() for p in ps): raise SystemExit(f"fold {f}: the sources did not score the same clips")
         thr = [r[f][1] for r in parts]; n = len(levers)
-        p, t = np.mean(ps[:n], 0), np.mean(thr[:n])
-        if baseline: p, t = (p + ps[n])/2, (t + thr[n])/2
+        p = np.mean([np.mean(ps[:n], 0), *ps[n:]], 0); t = np.mean([np.mean(thr[:n]), *thr[n:]])
         out.append(dict(fold=f, scores=corpus_scores(base.assign(p_female=p), t)))
     return out or None
 
-def fusion_folds(lever, baseline): return mean_folds([lever], baseline)
+def fusion_folds(lever, baseline): return mean_folds([lever], (baseline,))
 
 def table():
     from voicegender.crosscorpus import scores_rows, markdown_table
@@ -165,7 +167,8 @@ def table():
         fused = fusion_folds(lever, 'Resemblyzer + LR')
         if fused: rows += scores_rows(fusion_name(lever), fused)
     if len(ens := mean_folds(SEED_LEVERS) or []) == 3:   # the shipped recipe's seeds: an ensemble, and with Resemblyzer
-        rows += scores_rows(ENSEMBLE_ROWS[0], ens) + scores_rows(ENSEMBLE_ROWS[1], mean_folds(SEED_LEVERS, 'Resemblyzer + LR'))
+        rows += scores_rows(ENSEMBLE_ROWS[0], ens) + scores_rows(ENSEMBLE_ROWS[1], mean_folds(SEED_LEVERS, ('Resemblyzer + LR',)))
+        if three := mean_folds(SEED_LEVERS, ('Resemblyzer + LR', 'acoustic statistics + GBM')): rows += scores_rows(ENSEMBLE_ROWS[2], three)
     peer = peer_folds()
     if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
     (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))
@@ -285,12 +288,32 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
                                     mean_over_corpora=mean), indent=1))
     print(f"wrote {dest}")
 
+def cost(n=60, seed=0):
+    """Milliseconds a clip, one thread, on `n` test clips drawn at random: the shipped model's whole answer
+    (`Predictor.predict_file`), and the features each fusion adds (Resemblyzer's embedding; the acoustic statistics,
+    pyin F0 included), each from the decoded audio. Writes results/fusion_cost.json."""
+    import torch; torch.set_num_threads(1)
+    from voicegender.core import load_audio
+    from voicegender.baselines import acoustic_features, resemblyzer_encoder, resemblyzer_embedding
+    from voicegender.deploy import Predictor
+    wavs = list(pd.read_csv(ROOT/'results/crosscorpus_clips.csv').sample(n, random_state=seed).path)
+    ys, pred, enc = [load_audio(w) for w in wavs], Predictor(threads=1), resemblyzer_encoder()
+    def ms(f, xs):
+        f(xs[0]); t = time.perf_counter()
+        for x in xs: f(x)
+        return round(1000*(time.perf_counter() - t)/len(xs), 1)
+    res = dict(clips=n, audio_s_mean=round(float(np.mean([len(y) for y in ys]))/16_000, 2), threads=1,
+               ms_per_clip={'shipped model (predict_file)': ms(pred.predict_file, wavs),
+                            'Resemblyzer embedding': ms(lambda y: resemblyzer_embedding(enc, y), ys),
+                            'acoustic statistics (pyin, YIN, spectral, MFCC)': ms(acoustic_features, ys)})
+    print(json.dumps(res, indent=1)); (ROOT/'results/fusion_cost.json').write_text(json.dumps(res, indent=1))
+
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise', 'ship_fusion'])
+    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost}[a.step]()
