@@ -341,7 +341,8 @@ def crosscorpus_numbers(rows:list, # `results/crosscorpus.json`'s rows
 def fusion_name(lever:str)->str: return f'ResNet-34 {lever} + Resemblyzer + LR (late fusion)'
 SEED_LEVERS = (SHIPPED_LEVER, f'{SHIPPED_LEVER}_seed1', f'{SHIPPED_LEVER}_seed2')   # the shipped recipe, seeds 42, 1 and 2
 ENSEMBLE_ROWS = (f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 (ensemble)',   # `bench/crosscorpus.py table`: the mean of the seeds,
-                 f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 + Resemblyzer + LR (late fusion)')   # and with Resemblyzer
+                 f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 + Resemblyzer + LR (late fusion)',   # and with Resemblyzer,
+                 f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 + Resemblyzer + LR + acoustic GBM (late fusion)')   # and also pitch
 
 def crosscorpus_section(root:str|Path=RESULTS)->str:
     "The README's results in full: every method on corpora it never heard, and what that says."
@@ -403,6 +404,7 @@ def prepare_speed_section(root:str|Path=RESULTS)->str:
         "for the reference notebook's way measured in the same run (one file at a time, `librosa.load` at its default "
         f"22,050 Hz, the same MFCC recipe, `skimage.io.imsave`): **{b['speedup']:.1f}x**. One core spends "
         f"{sh['ms_per_clip_one_core']} ms a clip: {pct(sh['mfcc'], 0)} MFCC, {pct(sh['write'], 0)} JPEG writing, {pct(sh['decode'], 0)} decoding. "
+        + (f"Creating one small file costs {b['file_create_cpu_ms']} ms of CPU on this disk, whoever writes it. " if 'file_create_cpu_ms' in b else '') +
         "Workers are limited to one BLAS thread each (with the library default, two workers on two cores were slower than "
         f"one). Results in `results/bench_prepare.json` ({b['errors']} errors).")
 
@@ -457,6 +459,13 @@ def speed_section(root:str|Path=RESULTS)->str:
                   f"{max(q['batch1_ms_float'])} ms in float, {min(q['batch1_ms_int8'])}-{max(q['batch1_ms_int8'])} ms quantised to int8 "
                   f"(same top label on {pct(q['same_top_label'])} of {q['test_windows']} held-out windows, |Δp| up to "
                   f"{q['p_female_abs_diff']['max']:.3f}): a probe, not an option.")
+    pr = read_json(root/'bench_latency_profile.json')
+    if pr:
+        b1, b64, w = pr['batch1_ms_per_image'], pr['batch64_ms_per_image'], pr['weights_mib']
+        out += (f"\n\nWhere the float network's time goes (`python bench/latency.py --profile`, onnxruntime's node timings, one "
+                f"thread): {b1['total']:.1f} ms an image at batch 1, {b64['total']:.1f} at batch 64; layer3 and layer4 take "
+                f"{b1['layer3'] + b1['layer4']:.1f} ms of it at batch 1 and hold {w['layer3'] + w['layer4']:.0f} of the network's "
+                f"{sum(w.values()):.0f} MiB of weights, read again for every call.")
     return out
 
 # %% ../nbs/13_report.ipynb #1bc56903
@@ -483,7 +492,10 @@ def segment_section(root:str|Path=RESULTS)->str:
     return head + (f"`python bench/segment.py --tune`, `results/segment_bench.json`: {r['minutes']:g}-minute conversations of held-out "
                    f"speakers, 10 ms frames, {r['collar_s']} s collars.\n\n" + '\n'.join(rows) +
                    f"\n\nSpeech-frame accuracy per corpus, ours against the peer's: {corpora}. Pauses of 0.3 s or more inside a "
-                   f"clip, which the reference counts as its speaker's speech, are this share of the reference speech: {pauses}.")
+                   f"clip, which the reference counts as its speaker's speech, are this share of the reference speech: {pauses}." +
+                   (f" Silero's state starts afresh every {r['vad_reset_s']:g} s; the dev conversations' score by that interval "
+                    f"(`--vad-resets`; 0: never): " + ', '.join(f"{g['vad_reset_s']:g} s {g['dev_score']:.4f}" for g in r['vad_reset_grid']) + '.'
+                    if r.get('vad_reset_grid') else ''))
 
 def dask_section(root:str|Path=RESULTS)->str:
     "`predict` on a local Dask cluster against one process (`bench/dask_scaling.py`)."
