@@ -38,6 +38,7 @@ LEVERS = {
     'level_mic_cmn_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'seed': 2}),  # and a third seed
     'level_mic_cmn_e20': ('c40m80_level_cmn', 'mic', {**BASE, 'epochs': 20}),  # the shipped recipe, twice the epochs
     'level_mic_cmn_balanced': ('c40m80_level_cmn', 'mic', {**BASE, 'balance': True, 'class_weights': False}),  # each (corpus, gender) drawn as often
+    'level_mic_cmn_mixup': ('c40m80_level_cmn', 'mic', {**BASE, 'mixup': True}),  # fastai's MixUp: softer targets, calibration
 }
 
 def vg(*args): subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main(sys.argv[1:]))',
