@@ -27,7 +27,8 @@ HOLDOUT = ROOT/'results/splits_holdout.csv'   # the shipped model's split; its t
 RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
            'c40m80_level': ['--n-mfcc', '40', '--n-mels', '80', '--level'],
            'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn']}
-# lever -> (recipe, distortion kind of the swapped-in copies, the `TrainConfig` settings that differ from its defaults)
+# lever -> (recipe, distortion kind of the swapped-in copies, the `TrainConfig` settings that differ from its defaults,
+#           and optionally n_train: clips a training speaker, default 16)
 BASE = dict(pretrained=False, size=(40, 64))
 LEVERS = {
     'pooled_c40m80_mix': ('c40m80', 'mix', BASE),                          # the AZ recipe, pooled: the issue's starting point
@@ -39,6 +40,7 @@ LEVERS = {
     'level_mic_cmn_e20': ('c40m80_level_cmn', 'mic', {**BASE, 'epochs': 20}),  # the shipped recipe, twice the epochs
     'level_mic_cmn_balanced': ('c40m80_level_cmn', 'mic', {**BASE, 'balance': True, 'class_weights': False}),  # each (corpus, gender) drawn as often
     'level_mic_cmn_mixup': ('c40m80_level_cmn', 'mic', {**BASE, 'mixup': True}),  # fastai's MixUp: softer targets, calibration
+    'level_mic_cmn_n48': ('c40m80_level_cmn', 'mic', {**BASE, 'n_train': 48}),  # up to 48 clips a training speaker, not 16
 }
 
 def vg(*args): subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main(sys.argv[1:]))',
@@ -62,14 +64,20 @@ def prepare(recipes):
     clips = ROOT/'results/crosscorpus_clips.csv'
     if not clips.exists(): per_speaker(clips_table(), 8).to_csv(clips, index=False)
 
-def train(lever, folds):
-    from voicegender.crosscorpus import clip_images, loco_fold
+def lever_setup(lever):
+    "LEVER's image recipe, its training settings (augmented copies included) and the clips a training speaker."
     from voicegender.train import TrainConfig
     recipe, kind, kw = LEVERS[lever]
+    kw = dict(kw); n_train = kw.pop('n_train', 16)   # a choice of the fold's clips, not of training
+    return recipe, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')), n_train
+
+def train(lever, folds):
+    from voicegender.crosscorpus import clip_images, loco_fold
+    recipe, cfg, n_train = lever_setup(lever)
     images = clip_images(clips_table(), WORK/recipe)
     for f in folds:
         t = time.time()
-        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')))
+        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, cfg, n_train=n_train)
         a = r['scores'][r['heldout'][0]]['adults']
         print(f"{lever} fold {f} (held out {r['heldout'][0]}): balanced {a['balanced_accuracy']:.1%}, "
               f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
@@ -184,13 +192,12 @@ def ship(lever):
     from voicegender.crosscorpus import clip_images, loco_fold
     from voicegender.data import holdout_splits, save_splits, load_splits
     from voicegender.model import load_model, save_model, SHIPPED_MODEL
-    from voicegender.train import TrainConfig
     clips = clips_table()
     if not HOLDOUT.exists(): save_splits(holdout_splits(clips), HOLDOUT)
     sp = load_splits(HOLDOUT); sp[sp.role == 'test'].to_csv(ROOT/'results/heldout_speakers.csv', index=False)
-    recipe, kind, kw = LEVERS[lever]
+    recipe, cfg, n_train = lever_setup(lever)
     run = OUT/f'shipped_{lever}'
-    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')))
+    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, cfg, n_train=n_train)
     m = load_model(run/'model.safetensors')
     spk = sp[sp.role != 'test'].groupby(['corpus', 'role', 'gender']).speaker.nunique()
     settings = {**m.settings, 'calibration': {k: r['calibration'][k] for k in ('temperature', 'threshold')},
