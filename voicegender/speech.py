@@ -123,7 +123,7 @@ def speech_stretches(probs:np.ndarray, # `speech_probs`
                      min_silence:float=0.1, # it ends after this long below `threshold - 0.15`
                      pad:float=0.03, # seconds added on each side (split between stretches closer than twice that)
                     )->list[tuple[int,int]]: # (start, end) sample indices
-    "Silero's rule from probabilities to speech stretches (`get_speech_timestamps` without a longest stretch), in numpy only."
+    "Silero's rule from probabilities to speech stretches (`get_speech_timestamps` without a longest stretch), without PyTorch."
     neg, min_sp, min_si, pad = max(threshold - 0.15, 0.01), SR*min_speech, SR*min_silence, SR*pad
     out, start, quiet_from = [], None, 0
     for i, p in enumerate(probs):
