@@ -26,7 +26,8 @@ HOLDOUT = ROOT/'results/splits_holdout.csv'   # the shipped model's split; its t
 # recipe name -> `voicegender prepare` options (images in .tmp/cc/<recipe>, distorted copies in .tmp/cc/<recipe>_<kind>)
 RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
            'c40m80_level': ['--n-mfcc', '40', '--n-mels', '80', '--level'],
-           'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn']}
+           'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn'],
+           'c80m80_level_cmn': ['--n-mfcc', '80', '--n-mels', '80', '--level', '--cmn']}
 # lever -> (recipe, distortion kind of the swapped-in copies, the `TrainConfig` settings that differ from its defaults,
 #           and optionally n_train: clips a training speaker, default 16)
 BASE = dict(pretrained=False, size=(40, 64))
@@ -41,6 +42,9 @@ LEVERS = {
     'level_mic_cmn_balanced': ('c40m80_level_cmn', 'mic', {**BASE, 'balance': True, 'class_weights': False}),  # each (corpus, gender) drawn as often
     'level_mic_cmn_mixup': ('c40m80_level_cmn', 'mic', {**BASE, 'mixup': True}),  # fastai's MixUp: softer targets, calibration
     'level_mic_cmn_n48': ('c40m80_level_cmn', 'mic', {**BASE, 'n_train': 48}),  # up to 48 clips a training speaker, not 16
+    'level_mic_cmn_c80': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64)}),  # all 80 coefficients: the mel spectrum's fine detail
+    'level_mic_cmn_c80_seed1': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64), 'seed': 1}),  # its training noise
+    'level_mic_cmn_c80_seed2': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64), 'seed': 2}),
 }
 
 def vg(*args): subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main(sys.argv[1:]))',
