@@ -103,7 +103,7 @@ def baselines():
                               'Resemblyzer + LR': ('resemblyzer', lr_model)}.items():
         folds = [baseline_fold(feats[feat], images, sp, f, model) for f in sorted(sp.fold.unique())]
         res[name] = [{k: v for k,v in r.items() if k not in ('predictions', 'model')} for r in folds]
-        pd.concat([r['predictions'] for r in folds]).to_csv(OUT/f"baseline_{name.split()[0].lower()}_{model.__name__}.csv", index=False)
+        pd.concat([r['predictions'] for r in folds]).to_csv(baseline_csv(name), index=False)
         print(name, {r['fold']: round(list(r['scores'].values())[0]['adults']['balanced_accuracy'], 3) for r in folds}, flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT/'baselines.json').write_text(json.dumps(res, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
@@ -266,7 +266,7 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     results/crosscorpus_noise_LEVER.json)."""
     from sklearn.metrics import balanced_accuracy_score
     from voicegender.data import ADULT_AGE
-    b = pd.read_csv(OUT/f"baseline_{baseline}_lr_model.csv")[['wav', 'p_female']]
+    b = pd.read_csv(baseline_csv(f'{baseline} + LR'))[['wav', 'p_female']]
     rng, out, leads = np.random.default_rng(seed), {}, []
     for d in sorted((OUT/lever).glob('fold*')):
         r = pd.read_csv(d/'test_predictions.csv').merge(b, on='wav', suffixes=('', '_b'))

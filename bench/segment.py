@@ -258,6 +258,11 @@ def ours_segments(path, threshold, **decoder):
 def ref_of(path):
     z = np.load(Path(path).with_suffix('.npz')); return z['ref'], z['music'], z['scored'], z['pause']
 
+def score_file(path, threshold, **decoder):
+    "Our frame scores on one conversation, its saved window probabilities decoded with `decoder`'s settings."
+    ref = ref_of(path)
+    return score(seg_frames(ours_segments(path, threshold, **decoder)[0], len(ref[0])), *ref)
+
 def vad_reset():
     from voicegender.speech import VAD_RESET; return VAD_RESET
 
@@ -269,8 +274,7 @@ def tune(dev, threshold):
     grid = [dict(switch=s, pause=p, min_turn=t, min_pause=mp) for s in (0.25, 0.5, 1, 2, 3, 5, 8) for p in (0.2, 0.5, 1.0, 2.0)
             for t in (0.25, 0.5, 1.0) for mp in (0.3, 0.5, 0.8)]
     def objective(**g):
-        return float(np.mean([balanced(score(seg_frames(ours_segments(f['path'], threshold, **g)[0], len(ref_of(f['path'])[0])),
-                                             *ref_of(f['path']))) for f in dev]))
+        return float(np.mean([balanced(score_file(f['path'], threshold, **g)) for f in dev]))
     scores = [(objective(**g), g) for g in grid]
     best = max(scores, key=lambda x: x[0])
     return dict(objective="mean over dev conversations of (speech accuracy + 1 - false speech)/2", best=best[1],
@@ -284,7 +288,7 @@ def vad_resets(values, dev, model):
     out = []
     for r in values:
         ours = run_ours([f['path'] for f in dev], model, {'BENCH_VAD_RESET': str(r)})
-        sc = [score(seg_frames(ours_segments(f['path'], ours['threshold'])[0], len(ref_of(f['path'])[0])), *ref_of(f['path'])) for f in dev]
+        sc = [score_file(f['path'], ours['threshold']) for f in dev]
         row = dict(vad_reset_s=r, dev_score=float(np.mean([balanced(x) for x in sc])),
                    speech_accuracy=float(np.mean([x['speech_accuracy'] for x in sc])), false_speech=float(np.mean([x['false_speech'] for x in sc])),
                    by_version={v: float(np.mean([balanced(x) for x,f in zip(sc, dev) if f['version'] == v])) for v in sorted({f['version'] for f in dev})})

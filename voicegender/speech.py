@@ -42,14 +42,14 @@ def with_silence(y, before=0.5, after=0.5, noise=0.003, seed=1):
 
 # %% ../nbs/01a_speech.ipynb #a7ef1b10
 _VAD_LOCK = threading.Lock()   # Silero's TorchScript model is stateful: one clip at a time
+_NO_SILERO = "speech detection needs the silero-vad package: pip install silero-vad (or choose --vad energy)"
 SILERO_FRAME, SILERO_CONTEXT = 512, 64   # Silero at 16 kHz: 32 ms frames, each heard with the last 64 samples before it
 
 def silero_file(name:str)->Path:
     "A model file inside the silero-vad wheel, found without importing the package (its import loads PyTorch)."
     import importlib.util
     spec = importlib.util.find_spec('silero_vad')
-    if spec is None: raise RuntimeError("speech detection needs the silero-vad package: pip install silero-vad "
-                                        "(or choose --vad energy)")
+    if spec is None: raise RuntimeError(_NO_SILERO)
     return Path(spec.submodule_search_locations[0])/'data'/name
 
 class SileroSequence:
@@ -80,8 +80,7 @@ def silero_model(sequence:bool|None=None, # the ONNX "sequence" build (no PyTorc
     if sequence is None: sequence = onnx_available()
     if sequence: return SileroSequence()
     try: from silero_vad import load_silero_vad
-    except ImportError: raise RuntimeError("speech detection needs the silero-vad package: "
-                                           "pip install silero-vad (or choose --vad energy)") from None
+    except ImportError: raise RuntimeError(_NO_SILERO) from None
     import torch
     n = torch.get_num_threads()
     try:
