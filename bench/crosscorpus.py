@@ -9,6 +9,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
     python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
+    python bench/crosscorpus.py audit              # label-audit suspects: adults that pitch and the peer both call the other gender
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
 network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
@@ -22,6 +23,7 @@ CORPORA = os.environ.get('VOICEGENDER_CORPORA', ':'.join(str(ROOT.parent/'shared
                                                            ('audiomnist_az', 'speechocean762', 'baved'))).split(':')
 WORK, OUT = ROOT/'.tmp/cc', ROOT/'results/crosscorpus'
 SPLITS = ROOT/'results/splits_loco.csv'
+AUDIT = ROOT/'results/label_audit_corpora.csv'   # `audit`: per adult speaker, the judges' answers and `flagged`
 HOLDOUT = ROOT/'results/splits_holdout.csv'   # the shipped model's split; its test speakers: results/heldout_speakers.csv
 # recipe name -> `voicegender prepare` options (images in .tmp/cc/<recipe>, distorted copies in .tmp/cc/<recipe>_<kind>)
 RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
@@ -29,7 +31,7 @@ RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
            'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn'],
            'c80m80_level_cmn': ['--n-mfcc', '80', '--n-mels', '80', '--level', '--cmn']}
 # lever -> (recipe, distortion kind of the swapped-in copies, the `TrainConfig` settings that differ from its defaults,
-#           and optionally n_train: clips a training speaker, default 16)
+#           and optionally n_train: clips a training speaker, default 16, and audited: leave the `audit`'s suspects out of training)
 BASE = dict(pretrained=False, size=(40, 64))
 LEVERS = {
     'pooled_c40m80_mix': ('c40m80', 'mix', BASE),                          # the AZ recipe, pooled: the issue's starting point
@@ -45,6 +47,9 @@ LEVERS = {
     'level_mic_cmn_c80': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64)}),  # all 80 coefficients: the mel spectrum's fine detail
     'level_mic_cmn_c80_seed1': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64), 'seed': 1}),  # its training noise
     'level_mic_cmn_c80_seed2': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64), 'seed': 2}),
+    'level_mic_cmn_audited': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True}),  # the shipped recipe without the suspects
+    'level_mic_cmn_audited_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 1}),
+    'level_mic_cmn_audited_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 2}),
 }
 
 def vg(*args): subprocess.run([sys.executable, '-c', 'import sys; from voicegender.cli import main; sys.exit(main(sys.argv[1:]))',
@@ -73,6 +78,8 @@ def lever_setup(lever):
     from voicegender.train import TrainConfig
     recipe, kind, kw = LEVERS[lever]
     kw = dict(kw); n_train = kw.pop('n_train', 16)   # a choice of the fold's clips, not of training
+    if kw.pop('audited', False):   # a fold's test speakers are never in training, so leaving out every suspect is the same
+        kw['exclude_speakers'] = tuple(suspects())
     return recipe, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')), n_train
 
 def train(lever, folds):
@@ -108,9 +115,9 @@ def baselines():
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT/'baselines.json').write_text(json.dumps(res, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
 
-def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
+def peer_folds(csv=ROOT/'results/peer_inaseg.csv', suspects:list|None=None):
     "inaSpeechSegmenter's answers on the same test clips, scored like the others (its answer: more female or male seconds)."
-    from voicegender.crosscorpus import clip_images, fold_images, corpus_scores
+    from voicegender.crosscorpus import clip_images, fold_images, corpus_scores, AUDITED
     from voicegender.data import load_splits, ADULT_AGE
     if not Path(csv).exists(): return None
     peer = pd.read_csv(csv); peer.index = [str(Path(p).resolve()) for p in peer.path]
@@ -123,10 +130,10 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
         answered = np.isin(lab, ['female', 'male'])
         p = np.where(answered, lab == 'female', it.gender != 'female').astype(float)
         t = it.assign(p_female=p, answered=answered, right=answered & ((p >= .5) == (it.gender == 'female')))
-        sc, child = corpus_scores(t, 0.5), t.age < ADULT_AGE
+        sc, child = corpus_scores(t, 0.5, suspects), t.age < ADULT_AGE
         for c,groups in sc.items():
             for g,s in groups.items():
-                d = t[(t.corpus == c) & (child if g == 'children' else ~child)]
+                d = t[(t.corpus == c) & (child if g == 'children' else ~child) & ~(t.speaker.isin(suspects or []) if g == AUDITED else False)]
                 if s.get('n_clips'): s.update(coverage=float(d.answered.mean()), ece=None,
                                               answered_accuracy=float(d.right[d.answered].mean()) if d.answered.any() else None)
         folds.append(dict(fold=int(f), scores=sc, missing=int((~got).sum())))
@@ -135,10 +142,11 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv'):
 def baseline_csv(name:str)->Path: # 'acoustic statistics + GBM' -> baseline_acoustic_gbm_model.csv
     return OUT/f"baseline_{name.split()[0].lower()}_{name.split('+')[-1].strip().lower()}_model.csv"
 
-def mean_folds(levers:list, baselines:tuple=()):
+def mean_folds(levers:list, baselines:tuple=(), suspects:list|None=None):
     """Ensembles and late fusion: per fold, the mean of the calibrated p(female) of the ResNets of `levers` on the same
     clips, judged against the mean of their thresholds; with baselines (names in `baselines.json`), that mean and each
-    baseline's are averaged the same way (the ResNets together weigh as much as one baseline). None when a part is missing."""
+    baseline's are averaged the same way (the ResNets together weigh as much as one baseline). One lever or one
+    baseline alone: its own scores. With `suspects`, also scored without them. None when a part is missing."""
     from voicegender.crosscorpus import corpus_scores
     parts = []   # per source: {fold: (predictions, threshold)}
     for lever in levers:
@@ -152,7 +160,8 @@ def mean_folds(levers:list, baselines:tuple=()):
         if not baseline_csv(name).exists() or not (OUT/'baselines.json').exists(): return None
         b = pd.read_csv(baseline_csv(name))
         cal = {r['fold']: r['calibration']['threshold'] for r in json.loads((OUT/'baselines.json').read_text())[name]}
-        parts.append({f: (b, t) for f,t in cal.items()})   # one row a clip: each clip is tested in one fold
+        test = pd.read_csv(SPLITS).query("role == 'test'")   # one row a clip: each clip is tested in one fold
+        parts.append({f: (b[b.speaker.isin(test.speaker[test.fold == f])], t) for f,t in cal.items()})
     folds = sorted(set.intersection(*(set(r) for r in parts))) if parts and all(parts) else []
     out = []
     for f in folds:
@@ -161,33 +170,78 @@ def mean_folds(levers:list, baselines:tuple=()):
                                            for r in parts[1:]]
         if any(np.isnan(p).any() for p in ps): raise SystemExit(f"fold {f}: the sources did not score the same clips")
         thr = [r[f][1] for r in parts]; n = len(levers)
-        p = np.mean([np.mean(ps[:n], 0), *ps[n:]], 0); t = np.mean([np.mean(thr[:n]), *thr[n:]])
-        out.append(dict(fold=f, scores=corpus_scores(base.assign(p_female=p), t)))
+        lead = [np.mean(ps[:n], 0)] if n else []; lead_t = [np.mean(thr[:n])] if n else []
+        p = np.mean([*lead, *ps[n:]], 0); t = np.mean([*lead_t, *thr[n:]])
+        out.append(dict(fold=f, scores=corpus_scores(base.assign(p_female=p), t, suspects)))
     return out or None
+
+def suspects()->list:
+    "The speakers `audit` flagged (none before it has run)."
+    if not AUDIT.exists(): raise SystemExit(f"{AUDIT.relative_to(ROOT)} is missing: run `python bench/crosscorpus.py audit` first")
+    a = pd.read_csv(AUDIT); return sorted(a.speaker[a.flagged])
+
+def audit_ceiling(flagged:list)->dict:
+    "Per corpus, the balanced accuracy on the adults' clips of a method that calls every suspect the other gender and is right on everyone else."
+    from voicegender.data import ADULT_AGE
+    c = pd.read_csv(ROOT/'results/crosscorpus_clips.csv'); c = c[~(c.age < ADULT_AGE)]
+    return {k: float(np.mean([1 - d.speaker[d.gender == g].isin(flagged).mean() for g in ('female', 'male')]))
+            for k,d in c.groupby('corpus')}
+
+def audit():
+    """Label audit of the adult speakers of every corpus by two judges independent of our models: the pitch rule (a
+    clip's median F0, pyin, at or above 165 Hz is female) and inaSpeechSegmenter (results/peer_inaseg.csv), on the same
+    8 clips a speaker. Flagged: both call the speaker the other gender on at least 80 % of the clips they answer
+    (`consensus_suspects`). Writes results/label_audit_corpora.csv; labels are not changed."""
+    from voicegender.core import load_audio
+    from voicegender.baselines import cached_features, acoustic_features, pitch_labels, consensus_suspects
+    from voicegender.data import ADULT_AGE
+    clips = pd.read_csv(ROOT/'results/crosscorpus_clips.csv'); clips = clips[~(clips.age < ADULT_AGE)]
+    peer = pd.read_csv(ROOT/'results/peer_inaseg.csv')[['path', 'label']].rename(columns=dict(label='inaSpeechSegmenter'))
+    wavs = [str((ROOT/p).resolve()) for p in clips.path]
+    f0 = cached_features(wavs, lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0].f0_median
+    clips = clips.merge(peer, on='path', how='left').assign(pitch=pitch_labels(f0.reindex(wavs).to_numpy()))
+    a = consensus_suspects(clips, ['pitch', 'inaSpeechSegmenter'])
+    a = a.merge(clips.groupby('speaker')[['corpus', 'age']].first().reset_index(), on='speaker')
+    a = a.merge(pd.Series(f0.reindex(wavs).to_numpy(), index=clips.speaker.to_numpy()).groupby(level=0).median()
+                .rename('median_f0_hz').reset_index().rename(columns=dict(index='speaker')), on='speaker')
+    a = a.sort_values(['flagged', 'corpus', 'speaker'], ascending=[False, True, True])
+    a.to_csv(AUDIT, index=False)
+    print(f"{len(a)} adult speakers, {a.flagged.sum()} flagged -> {AUDIT.relative_to(ROOT)}")
+    print(a[a.flagged].to_string(index=False))
+    print("the most a method that hears the suspects' voices can score as labelled (balanced, adults): " +
+          ', '.join(f"{c} {v:.1%}" for c,v in audit_ceiling(suspects()).items()))
 
 def fusion_folds(lever, baseline): return mean_folds([lever], (baseline,))
 
-def table():
-    from voicegender.crosscorpus import scores_rows, markdown_table
+def methods()->list:
+    "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
     from voicegender.report import fusion_name, ENSEMBLE_ROWS, SEED_LEVERS
-    rows, meta = [], {}
-    for lever in LEVERS:
-        folds = [json.loads(p.read_text()) for p in sorted((OUT/lever).glob('fold*/scores.json'))]
-        if folds: rows += scores_rows(f'ResNet-34, {lever}', folds); meta[lever] = dict(folds=len(folds), options=str(LEVERS[lever]))
-    if (OUT/'baselines.json').exists():
-        for name,folds in json.loads((OUT/'baselines.json').read_text()).items(): rows += scores_rows(name, folds)
-    for lever in ('level_mic', *SEED_LEVERS):
-        fused = fusion_folds(lever, 'Resemblyzer + LR')
-        if fused: rows += scores_rows(fusion_name(lever), fused)
-    if len(ens := mean_folds(SEED_LEVERS) or []) == 3:   # the shipped recipe's seeds: an ensemble, and with Resemblyzer
-        rows += scores_rows(ENSEMBLE_ROWS[0], ens) + scores_rows(ENSEMBLE_ROWS[1], mean_folds(SEED_LEVERS, ('Resemblyzer + LR',)))
-        if three := mean_folds(SEED_LEVERS, ('Resemblyzer + LR', 'acoustic statistics + GBM')): rows += scores_rows(ENSEMBLE_ROWS[2], three)
-    peer = peer_folds()
-    if peer: rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
+    out = [(f'ResNet-34, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
+    if (OUT/'baselines.json').exists(): out += [(b, [], (b,)) for b in json.loads((OUT/'baselines.json').read_text())]
+    out += [(fusion_name(l), [l], ('Resemblyzer + LR',)) for l in ('level_mic', *SEED_LEVERS)]
+    out += [(name, list(SEED_LEVERS), b) for name,b in zip(ENSEMBLE_ROWS, [(), ('Resemblyzer + LR',),
+                                                                             ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
+    return out
+
+def table():
+    from voicegender.crosscorpus import scores_rows, markdown_table, AUDITED
+    rows, meta, audit = [], {}, suspects() if AUDIT.exists() else None
+    for name,levers,bases in methods():
+        if folds := mean_folds(levers, bases, audit): rows += scores_rows(name, folds)
+        if len(levers) == 1 and not bases: meta[levers[0]] = dict(folds=len(folds or []), options=str(LEVERS[levers[0]]))
+    if peer := peer_folds(suspects=audit):
+        rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
+    if audit is not None: meta['label_audit_suspects'], meta['label_audit_ceiling'] = audit, audit_ceiling(audit)
     (ROOT/'results/crosscorpus.json').write_text(json.dumps(dict(rows=rows, levers=meta), indent=1, default=str))
     md = ["Balanced clip accuracy on the held-out corpus (speakers right by majority; coverage / accuracy on the answered "
           "clips; ECE). Generated by `python bench/crosscorpus.py table`.", '', '### Adults', '', markdown_table(rows, 'adults'),
           '', '### Children (under 16)', '', markdown_table(rows, 'children')]
+    if audit is not None:
+        md += ['', f"### {AUDITED[0].upper() + AUDITED[1:]}", '', f"The same adults without the {len(audit)} speakers that "
+               "`python bench/crosscorpus.py audit` flags (results/label_audit_corpora.csv: the pitch rule and "
+               "inaSpeechSegmenter both call them the other gender; labels unchanged): {}. This view leaves out clips the "
+               "peer gets wrong by construction; it says how much of the gap the labels may explain, not how good a "
+               "method is.".format(', '.join(audit)), '', markdown_table(rows, AUDITED)]
     (ROOT/'docs').mkdir(exist_ok=True); (ROOT/'docs/crosscorpus.md').write_text('\n'.join(md) + '\n')
     print('\n'.join(md))
 
@@ -322,10 +376,10 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost'])
+    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit}[a.step]()

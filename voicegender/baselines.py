@@ -12,13 +12,14 @@ from .core import *
 from .data import load_splits
 
 # %% auto #0
-__all__ = ['RESULT_COLUMNS', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 'CV_MEL', 'PARTS', 'update_results_row',
-           'fold_rows', 'speaker_votes', 'score_probs', 'lr_model', 'mlp_model', 'gbm_model', 'FoldEnsemble', 'Frozen',
-           'fit_folds', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder', 'resemblyzer_embedding',
-           'plot_embeddings_2d', 'suspect_speakers', 'pitch_features', 'acoustic_features', 'kaggle_voice',
-           'holdout_vote', 'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model', 'cv_train_test', 'median_ms',
-           'BaselineData', 'majority_baseline', 'resemblyzer_baselines', 'acoustic_baselines', 'commonvoice_baselines',
-           'fusion_baselines', 'kaggle_baselines', 'run_baselines', 'cli_baselines']
+__all__ = ['RESULT_COLUMNS', 'PITCH_SPLIT_HZ', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 'CV_MEL', 'PARTS',
+           'update_results_row', 'fold_rows', 'speaker_votes', 'score_probs', 'lr_model', 'mlp_model', 'gbm_model',
+           'FoldEnsemble', 'Frozen', 'fit_folds', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder',
+           'resemblyzer_embedding', 'plot_embeddings_2d', 'suspect_speakers', 'pitch_labels', 'consensus_suspects',
+           'pitch_features', 'acoustic_features', 'kaggle_voice', 'holdout_vote', 'cv_mel_vector', 'load_cv_mel',
+           'log_mel', 'cv_model', 'cv_train_test', 'median_ms', 'BaselineData', 'majority_baseline',
+           'resemblyzer_baselines', 'acoustic_baselines', 'commonvoice_baselines', 'fusion_baselines',
+           'kaggle_baselines', 'run_baselines', 'cli_baselines']
 
 # %% ../nbs/06_baselines.ipynb #b50b83e9
 RESULT_COLUMNS = ['method', 'params', 'pretrained_weights_loaded', 'clip_acc_mean', 'clip_acc_std', 'speaker_acc',
@@ -353,6 +354,32 @@ def suspect_speakers(votes:pd.DataFrame, # `score_probs(...)['votes']`
     share_female = votes.n_called_female/votes.n_clips
     against = np.where(votes.gender == 'female', 1 - share_female, share_female)
     return votes.assign(share_against=against)[against >= min_share].sort_values('share_against', ascending=False)
+
+# %% ../nbs/06_baselines.ipynb #d3541419
+PITCH_SPLIT_HZ = 165.   # the pitch rule: a clip whose median F0 is at or above this is female-sounding (adults)
+
+def pitch_labels(f0, # one median F0 (Hz) a clip; NaN where no voiced frame was found
+                 split:float=PITCH_SPLIT_HZ)->np.ndarray: # 'female', 'male', or None (no answer) a clip
+    "The pitch rule's answer for each clip."
+    f0 = np.asarray(f0, float)
+    return np.where(np.isnan(f0), None, np.where(f0 >= split, 'female', 'male')).astype(object)
+
+def consensus_suspects(clips:pd.DataFrame, # one row a clip: speaker, gender, and one column of answers a judge (None/NaN: none)
+                       judges:list, # the judges' columns: each independent of the model being audited
+                       min_share:float=AUDIT_SHARE, # share of its answered clips each judge must call the other gender
+                       min_answered:float=0.5, # share of the speaker's clips each judge must answer
+                      )->pd.DataFrame: # one row a speaker: each judge's answered clips and share against; `flagged`
+    "Speakers whom every judge calls the other gender on almost all their clips: candidates for a wrong label."
+    answered = {j: clips[j].isin(GENDERS) for j in judges}
+    d = clips.assign(**{f'{j}_answered': a for j,a in answered.items()},
+                     **{f'{j}_against': a & (clips[j] != clips.gender) for j,a in answered.items()})
+    s = d.groupby('speaker', sort=False).agg(gender=('gender', 'first'), n_clips=('gender', 'size'),
+                                             **{c: (c, 'sum') for j in judges for c in (f'{j}_answered', f'{j}_against')})
+    flagged = pd.Series(True, s.index)
+    for j in judges:
+        s[f'{j}_share_against'] = s[f'{j}_against']/s[f'{j}_answered'].where(s[f'{j}_answered'] > 0)
+        flagged &= (s[f'{j}_answered'] >= min_answered*s.n_clips) & (s[f'{j}_share_against'] >= min_share)
+    return s.drop(columns=[f'{j}_against' for j in judges]).assign(flagged=flagged).reset_index()
 
 # %% ../nbs/06_baselines.ipynb #746993af
 ACOUSTIC = dict(fmin=60., fmax=400., highpass=50., pitch_frame=1024, n_fft=512, hop=160, top_db=30., margin=0.1,

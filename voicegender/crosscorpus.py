@@ -15,8 +15,8 @@ from .train import TrainConfig, train_fold, clip_metrics
 from .calibrate import fit_temperature, choose_threshold, softmax, expected_calibration_error
 
 # %% auto #0
-__all__ = ['SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits', 'fit_calibration',
-           'calibrate_model', 'loco_fold', 'baseline_fold', 'scores_rows', 'markdown_table']
+__all__ = ['AUDITED', 'SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits',
+           'fit_calibration', 'calibrate_model', 'loco_fold', 'baseline_fold', 'scores_rows', 'markdown_table']
 
 # %% ../nbs/03b_crosscorpus.ipynb #8ebfbb90
 def clip_images(clips:pd.DataFrame, # from `corpus_table` (path, corpus, speaker, gender, age, image_name)
@@ -53,13 +53,20 @@ def group_scores(pred:pd.DataFrame, # one row a clip: speaker, gender, p_female 
                 coverage=float(ans.mean()), answered_accuracy=float(ok[ans].mean()) if ans.any() else None,
                 ece=expected_calibration_error(p, y))
 
+AUDITED = 'adults without suspects'   # the group `corpus_scores` adds when given label-audit suspects
+
 def corpus_scores(pred:pd.DataFrame, # test clips: speaker, gender, age, corpus, p_female (calibrated)
-                  threshold:float)->dict: # {corpus: {'adults': ..., 'children': ...}}
+                  threshold:float,
+                  suspects:list|None=None, # speakers a label audit flagged: also score the adults without them
+                 )->dict: # {corpus: {'adults': ..., 'children': ..., AUDITED: ... (with suspects)}}
     "`group_scores` for each corpus, adults (unknown age counts as adult) and children apart."
     child = pred.age < ADULT_AGE
-    return {c: dict(adults=group_scores(pred[(pred.corpus == c) & ~child], threshold),
-                    children=group_scores(pred[(pred.corpus == c) & child], threshold))
-            for c in sorted(pred.corpus.unique())}
+    out = {c: dict(adults=group_scores(pred[(pred.corpus == c) & ~child], threshold),
+                   children=group_scores(pred[(pred.corpus == c) & child], threshold))
+           for c in sorted(pred.corpus.unique())}
+    if suspects is not None:
+        for c in out: out[c][AUDITED] = group_scores(pred[(pred.corpus == c) & ~child & ~pred.speaker.isin(suspects)], threshold)
+    return out
 
 # %% ../nbs/03b_crosscorpus.ipynb #f693adb9
 def model_logits(model, paths:list, bs:int=128)->np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 from .core import RESULTS, SPLITS, CLIP_TABLE, BASELINES_TABLE, atomic_write, gender_index
 from .data import load_splits
 from .train import speaker_bootstrap, clip_metrics, label_audit
-from .crosscorpus import markdown_table
+from .crosscorpus import markdown_table, AUDITED
 from .baselines import (cached_features, fit_folds, lr_model, mlp_model, gbm_model, FoldEnsemble, ACOUSTIC_COLUMNS,
                                    score_probs, result_row, update_results_row)
 
@@ -387,6 +387,16 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
                          f"{c} {interval_text(o['fusion_lead_95'], True)}" for c,o in noise['corpora'].items()) +
                      (f"; the mean over the corpora {pts(noise['mean_over_corpora']['fusion_lead'])} points, "
                       f"{interval_text(noise['mean_over_corpora']['fusion_lead_95'], True)}" if 'mean_over_corpora' in noise else '') + '.')
+    sus = cc.get('levers', {}).get('label_audit_suspects')
+    if sus:
+        a = crosscorpus_numbers(cc['rows'], AUDITED)['balanced_accuracy']; best = a.min(axis=1).idxmax()
+        lines.append(f"- **Label audit** (`python bench/crosscorpus.py audit`, `results/label_audit_corpora.csv`): {len(sus)} adult "
+                     f"speakers ({', '.join(sus)}) are called the other gender by both the pitch rule and the peer on at least "
+                     f"80 % of their clips; a method that hears their voices scores at most "
+                     f"{' / '.join(pct(v) for v in cc['levers']['label_audit_ceiling'].values())} as labelled "
+                     f"({' / '.join(cc['levers']['label_audit_ceiling'])}). Without them: the shipped recipe {span(a.loc[f'ResNet-34, {SHIPPED_LEVER}'])}, "
+                     f"{best} {span(a.loc[best])}" + (f", the peer {span(a.loc[PEER], 0)}" if PEER in a.index else '') +
+                     ". Leaving them out favours the peer by construction: this bounds what the labels explain.")
     shipped_eces = ece.loc[seeds or [f'ResNet-34, {SHIPPED_LEVER}']].values.ravel()
     lines.append(f"- Calibration fitted on the training corpora: ECE of the shipped recipe on a new corpus {span(shipped_eces)}, "
                  f"of the ResNet recipes together {span(ece.loc[resnets].values.ravel())}.")
