@@ -9,6 +9,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
     python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
+    python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
     python bench/crosscorpus.py audit              # label-audit suspects: adults that pitch and the peer both call the other gender
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
@@ -93,6 +94,35 @@ def train(lever, folds):
         print(f"{lever} fold {f} (held out {r['heldout'][0]}): balanced {a['balanced_accuracy']:.1%}, "
               f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
               f"ECE {a['ece']:.1%} ({time.time() - t:.0f} s)", flush=True)
+
+PREDICT_SUFFIX = '_predict'   # results/crosscorpus/<lever>_predict: the lever's fold models through `Predictor`
+
+def predict(lever, folds):
+    """Score LEVER's fold models on the same test clips the way `voicegender predict` does: Silero finds the speech,
+    every 1 s window of it (hop 0.5 s) is an image, the clip's answer is the mean of its windows' calibrated
+    probabilities (training and the table's other rows use one image a clip, its loudest second). Each fold's own
+    calibration; a clip without speech counts as a wrong answer. Resumable per fold."""
+    from voicegender.deploy import Predictor
+    from voicegender.crosscorpus import corpus_scores
+    for f in folds:
+        src, dest = OUT/lever/f'fold{f}', OUT/f'{lever}{PREDICT_SUFFIX}'/f'fold{f}'
+        if (dest/'scores.json').exists(): print(f"fold {f}: done before ({dest.relative_to(ROOT)})"); continue
+        sc = json.loads((src/'scores.json').read_text()); cal = sc['calibration']
+        test = pd.read_csv(src/'test_predictions.csv'); t = time.time()
+        pred = Predictor(src/'model.safetensors', temperature=cal['temperature'], threshold=cal['threshold'], threads=1)
+        res = [pred.predict_file(w) for w in test.wav]
+        p = np.array([r['probabilities']['female'] if r.get('probabilities') else np.nan for r in res])
+        test = test.assign(p_female=np.where(np.isnan(p), test.gender != 'female', p),   # no speech: the wrong answer
+                           n_windows=[r.get('n_windows', 0) for r in res])
+        out = dict(fold=f, calibration=cal, no_speech=int(np.isnan(p).sum()),
+                   scores=corpus_scores(test, cal['threshold']), source=str(src.relative_to(ROOT)), seconds=round(time.time() - t))
+        dest.mkdir(parents=True, exist_ok=True)
+        test.to_csv(dest/'test_predictions.csv', index=False)
+        (dest/'scores.json').write_text(json.dumps(out, indent=1, default=float))   # last: its presence marks the fold done
+        a = out['scores'][sc['heldout'][0] if 'heldout' in sc else test.corpus.iloc[0]]['adults']
+        print(f"{lever} fold {f} through predict: balanced {a['balanced_accuracy']:.1%} (one window: "
+              f"{list(sc['scores'].values())[0]['adults']['balanced_accuracy']:.1%}), {out['no_speech']} clips without speech, "
+              f"{out['seconds']} s", flush=True)
 
 def baselines():
     from voicegender.core import load_audio
@@ -217,10 +247,15 @@ def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
     from voicegender.report import fusion_name, ENSEMBLE_ROWS, SEED_LEVERS
     out = [(f'ResNet-34, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
+    out += [(f"ResNet-34, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
+            if any((OUT/(l + PREDICT_SUFFIX)).glob('fold*/scores.json'))]
     if (OUT/'baselines.json').exists(): out += [(b, [], (b,)) for b in json.loads((OUT/'baselines.json').read_text())]
     out += [(fusion_name(l), [l], ('Resemblyzer + LR',)) for l in ('level_mic', *SEED_LEVERS)]
     out += [(name, list(SEED_LEVERS), b) for name,b in zip(ENSEMBLE_ROWS, [(), ('Resemblyzer + LR',),
                                                                              ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
+    through = [l + PREDICT_SUFFIX for l in SEED_LEVERS]
+    if all((OUT/l).is_dir() for l in through):
+        out += [(f'{name}, through predict', through, b) for name,b in zip(ENSEMBLE_ROWS[:2], [(), ('Resemblyzer + LR',)])]
     return out
 
 def table():
@@ -228,7 +263,7 @@ def table():
     rows, meta, audit = [], {}, suspects() if AUDIT.exists() else None
     for name,levers,bases in methods():
         if folds := mean_folds(levers, bases, audit): rows += scores_rows(name, folds)
-        if len(levers) == 1 and not bases: meta[levers[0]] = dict(folds=len(folds or []), options=str(LEVERS[levers[0]]))
+        if len(levers) == 1 and not bases and levers[0] in LEVERS: meta[levers[0]] = dict(folds=len(folds or []), options=str(LEVERS[levers[0]]))
     if peer := peer_folds(suspects=audit):
         rows += scores_rows('inaSpeechSegmenter 0.6.8 (peer)', peer); meta['peer_missing_clips'] = sum(f['missing'] for f in peer)
     if audit is not None: meta['label_audit_suspects'], meta['label_audit_ceiling'] = audit, audit_ceiling(audit)
@@ -376,10 +411,10 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit'])
+    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
-    {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'baselines': baselines, 'table': table,
+    {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
      'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit}[a.step]()
