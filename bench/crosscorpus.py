@@ -10,6 +10,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
     python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
+    python bench/crosscorpus.py groups             # failure groups: recall by pitch band, age band and BAVED emotion level
     python bench/crosscorpus.py audit              # label-audit suspects: adults that pitch and the peer both call the other gender
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
@@ -241,6 +242,39 @@ def audit():
     print("the most a method that hears the suspects' voices can score as labelled (balanced, adults): " +
           ', '.join(f"{c} {v:.1%}" for c,v in audit_ceiling(suspects()).items()))
 
+PITCH_BANDS = (0, 120, 165, 210, 1000)   # Hz: the speaker's median F0 (pyin) over the scored clips
+AGE_BANDS = (0, 13, 16, 20, 30, 100)     # years: children, teens, then adults
+
+def groups():
+    """Where the shipped recipe fails on a corpus it never heard: per held-out corpus and labelled gender, the clip
+    recall (p_female >= 0.5 for women, < 0.5 for men) of the mean of the three seeds' calibrated p(female), by the
+    speaker's median pitch band, age band and, for BAVED, emotion level (0 low, 1 neutral, 2 high, from its file
+    names). Each group with its clips and speakers. Writes results/crosscorpus_groups.json."""
+    from voicegender.report import SEED_LEVERS
+    from voicegender.baselines import cached_features, acoustic_features
+    from voicegender.core import load_audio
+    from voicegender.data import ADULT_AGE
+    runs = [pd.concat([pd.read_csv(d/'test_predictions.csv') for d in sorted((OUT/l).glob('fold*'))]) for l in SEED_LEVERS]
+    d = runs[0].assign(p_female=np.mean([r.p_female.to_numpy() for r in runs], 0))
+    if not all((r.wav.to_numpy() == d.wav.to_numpy()).all() for r in runs): raise SystemExit("the seeds did not score the same clips")
+    f0 = cached_features(list(d.wav), lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0].f0_median
+    d = d.assign(right=(d.p_female >= 0.5) == (d.gender == 'female'), f0=f0.reindex(d.wav).to_numpy())
+    d['pitch_band'] = pd.cut(d.groupby('speaker').f0.transform('median'), PITCH_BANDS, right=False).astype(str)
+    d['age_band'] = pd.cut(d.age, AGE_BANDS, right=False).astype(str).where(d.age.notna(), 'unknown')
+    d['emotion'] = [Path(w).stem.split('-')[4] if c == 'baved' else '-' for w,c in zip(d.wav, d.corpus)]
+    adults = d[~(d.age < ADULT_AGE)]
+    def table(x, by):
+        g = x.groupby(['corpus', 'gender', by])
+        return [dict(corpus=c, gender=gd, group=str(v), recall=float(t.right.mean()), clips=len(t), speakers=t.speaker.nunique())
+                for (c,gd,v),t in g]
+    out = dict(method=f"mean of {', '.join(SEED_LEVERS)} (one image a clip, leave-one-corpus-out)",
+               pitch_band_adults=table(adults[adults.pitch_band != 'nan'], 'pitch_band'), age_band=table(d, 'age_band'),
+               emotion_adults=table(adults[adults.corpus == 'baved'], 'emotion'))
+    (ROOT/'results/crosscorpus_groups.json').write_text(json.dumps(out, indent=1))
+    for k,v in out.items():
+        if k == 'method': continue
+        print(f"\n{k}:\n" + pd.DataFrame(v).to_string(index=False, float_format=lambda x: f"{x:.1%}"))
+
 def fusion_folds(lever, baseline): return mean_folds([lever], (baseline,))
 
 def methods()->list:
@@ -411,10 +445,10 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit'])
+    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit', 'groups'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups}[a.step]()
