@@ -49,6 +49,9 @@ LEVERS = {
     'level_mic_cmn_c80': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64)}),  # all 80 coefficients: the mel spectrum's fine detail
     'level_mic_cmn_c80_seed1': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64), 'seed': 1}),  # its training noise
     'level_mic_cmn_c80_seed2': ('c80m80_level_cmn', 'mic', {**BASE, 'size': (80, 64), 'seed': 2}),
+    'level_mic_cmn_pitch': ('c40m80_level_cmn', 'mic_pitch', BASE),   # the copies' voices also moved +-4 semitones, formants kept
+    'level_mic_cmn_pitch_seed1': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'seed': 1}),
+    'level_mic_cmn_pitch_seed2': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'seed': 2}),
     'level_mic_cmn_audited': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True}),  # the shipped recipe without the suspects
     'level_mic_cmn_audited_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 1}),
     'level_mic_cmn_audited_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 2}),

@@ -42,3 +42,15 @@ def test_no_import_cycles():
     graph = {m: imports(PKG/f'{m}.py', modules) for m in modules}
     assert graph['deploy'] >= {'core', 'speech', 'engine', 'calibrate'}   # the parser sees relative imports
     assert cycles(graph) == [], cycles(graph)
+
+
+def test_prepare_accepts_every_distortion():
+    "`voicegender prepare --distort` lists its choices without importing numpy: they must be `mfcc.DISTORTIONS`."
+    import pytest
+    from voicegender.cli import main
+    from voicegender.mfcc import DISTORTIONS
+    for kind in DISTORTIONS:
+        with pytest.raises(SystemExit) as e: main(['prepare', '--distort', kind, '--help'])
+        assert e.value.code == 0, kind
+    with pytest.raises(SystemExit) as e: main(['prepare', '--distort', 'no_such_kind', '--help'])
+    assert e.value.code == 2

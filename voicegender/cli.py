@@ -88,9 +88,9 @@ def cli_prepare(argv):
     p.add_argument('--c0-relative', action='store_true', help="c0 relative to the clip's loudest frame")
     p.add_argument('--no-trim', dest='trim', action='store_false',
                    help="keep leading/trailing non-speech (default: cut it with Silero VAD, as predict does)")
-    p.add_argument('--distort', choices=['reverb', 'codec', 'mix', 'mic'], default=None,
-                   help="distorted copies of every clip, for training augmentation: room, telephone, or (mic) "
-                        "another microphone, room and line")
+    p.add_argument('--distort', choices=['reverb', 'codec', 'mix', 'mic', 'mic_pitch'], default=None,  # mfcc.DISTORTIONS (no numpy here)
+                   help="distorted copies of every clip, for training augmentation: room, telephone, (mic) "
+                        "another microphone, room and line, or (mic_pitch) that with the voice's pitch moved")
     p.add_argument('--level', action='store_true', help="bring each clip to -20 dBFS first: images ignore the recording's gain")
     p.add_argument('--cmn', action='store_true', help="cepstral mean normalisation of c1.. (cancels a fixed channel colouring)")
     p.add_argument('--n-mfcc', type=int, default=None, help="MFCC coefficients, the image's rows (default: 12, the reference recipe)")

@@ -12,10 +12,10 @@ from .core import *
 from .speech import speech_segments
 
 # %% auto #0
-__all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'pre_emphasis',
-           'mel_filters', 'power_spectrogram', 'mfcc', 'fix_duration', 'mfcc_ranges', 'to_uint8', 'from_uint8',
-           'trim_speech', 'normalise_level', 'cepstral_mean_norm', 'mfcc_image', 'model_input', 'reverb', 'codec',
-           'microphone', 'distort_audio', 'save_jpeg', 'clip_image', 'prepare']
+__all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'PITCH_SHIFT_ST',
+           'pre_emphasis', 'mel_filters', 'power_spectrogram', 'mfcc', 'fix_duration', 'mfcc_ranges', 'to_uint8',
+           'from_uint8', 'trim_speech', 'normalise_level', 'cepstral_mean_norm', 'mfcc_image', 'model_input', 'reverb',
+           'codec', 'microphone', 'distort_audio', 'shift_pitch', 'save_jpeg', 'clip_image', 'prepare']
 
 # %% ../nbs/02_mfcc.ipynb #4daf25b7
 MFCC = dict(n_mfcc=12, n_mels=40, win_ms=25.0, hop_ms=10.0, lifter=22, preemph=0.97)  # the reference recipe
@@ -191,23 +191,47 @@ def microphone(y:np.ndarray, sr:int=SR, rng:np.random.Generator|None=None)->np.n
         y = y + n*np.sqrt(np.mean(y**2)/max(np.mean(n**2), 1e-12)/10**(snr/10))
     return (y*peak/max(np.abs(y).max(), 1e-9)).astype(np.float32)
 
-DISTORTIONS = ('reverb', 'codec', 'mix', 'mic')
+DISTORTIONS = ('reverb', 'codec', 'mix', 'mic', 'mic_pitch')
 
 def distort_audio(y:np.ndarray, sr:int=SR,
-                  kind:str='mix', # 'reverb', 'codec', 'mix' (one of reverb, codec, both, equally likely), or
-                                  # 'mic' (`microphone`, then reverb or a codec now and then)
+                  kind:str='mix', # 'reverb', 'codec', 'mix' (one of reverb, codec, both, equally likely),
+                                  # 'mic' (`microphone`, then reverb or a codec now and then), or
+                                  # 'mic_pitch' (the voice's pitch moved first, `shift_pitch`, then the 'mic' channel)
                   seed:int=0)->np.ndarray:
     "A room- or channel-distorted copy of a clip, reproducible from `seed`."
     if kind not in DISTORTIONS: raise ValueError(f"unknown distortion {kind!r}: use one of {DISTORTIONS}")
     rng = np.random.default_rng(seed)
+    mic = lambda: ['mic'] + (['reverb'] if rng.random() < 0.3 else []) + (['codec'] if rng.random() < 0.15 else [])
     kinds = {'reverb': lambda: ['reverb'], 'codec': lambda: ['codec'],
-             'mix': lambda: [['reverb'], ['codec'], ['reverb', 'codec']][rng.integers(3)],
-             'mic': lambda: ['mic'] + (['reverb'] if rng.random() < 0.3 else []) + (['codec'] if rng.random() < 0.15 else [])}[kind]()
+             'mix': lambda: [['reverb'], ['codec'], ['reverb', 'codec']][rng.integers(3)], 'mic': mic, 'mic_pitch': mic}[kind]()
     y = np.asarray(y, np.float32) - np.mean(y)
+    if kind == 'mic_pitch':   # its own draw: the channel that follows is the 'mic' copy's
+        y = shift_pitch(y, sr, np.random.default_rng([seed, 1]).uniform(-PITCH_SHIFT_ST, PITCH_SHIFT_ST))
     if 'mic' in kinds: y = microphone(y, sr, rng)
     if 'reverb' in kinds: y = reverb(y, sr, rt60=rng.uniform(0.2, 0.8), wet=rng.uniform(0.2, 0.6), rng=rng)
     if 'codec' in kinds: y = codec(y, sr)
     return y
+
+# %% ../nbs/02_mfcc.ipynb #0162a6ad
+PITCH_SHIFT_ST = 4.   # `mic_pitch` copies: the pitch moves by a uniform draw in [-4, 4] semitones
+
+def shift_pitch(y:np.ndarray, sr:int=SR,
+                semitones:float=0., # up (+) or down (-); 12 doubles the pitch
+                fmin:float=75., fmax:float=600., # Praat's pitch search range (Hz)
+               )->np.ndarray: # float32, the length of `y`
+    "`y` with its pitch moved by `semitones` and its formants kept (Praat PSOLA); unchanged when nothing is voiced."
+    if not semitones: return np.asarray(y, np.float32)
+    try: import parselmouth
+    except ImportError: raise ImportError("shift_pitch needs praat-parselmouth: pip install 'voicegender[augment]'") from None
+    from parselmouth.praat import call
+    snd = parselmouth.Sound(np.asarray(y, np.float64), sampling_frequency=sr)
+    manipulation = call(snd, 'To Manipulation', 0.01, fmin, fmax)
+    tier = call(manipulation, 'Extract pitch tier')
+    if call(tier, 'Get number of points') == 0: return np.asarray(y, np.float32)
+    call(tier, 'Multiply frequencies', snd.xmin, snd.xmax, 2**(semitones/12))
+    call([tier, manipulation], 'Replace pitch tier')
+    out = call(manipulation, 'Get resynthesis (overlap-add)').values[0].astype(np.float32)
+    return np.pad(out, (0, max(0, len(y) - len(out))))[:len(y)]
 
 # %% ../nbs/02_mfcc.ipynb #4ee501bc
 def save_jpeg(img:np.ndarray, path:str|Path, quality:int=95):
