@@ -11,6 +11,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
     python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
     python bench/crosscorpus.py groups             # failure groups: recall by pitch band, age band and BAVED emotion level
+    python bench/crosscorpus.py compare A B        # recipe A's three-seed ensemble against B's, test speakers redrawn
     python bench/crosscorpus.py audit              # label-audit suspects: adults that pitch and the peer both call the other gender
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
@@ -99,6 +100,7 @@ def train(lever, folds):
               f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
               f"ECE {a['ece']:.1%} ({time.time() - t:.0f} s)", flush=True)
 
+SEEDED = ('level_mic_cmn', 'level_mic_cmn_pitch')   # recipes trained with seeds 42, 1 and 2: ensemble and fusion rows
 PREDICT_SUFFIX = '_predict'   # results/crosscorpus/<lever>_predict: the lever's fold models through `Predictor`
 
 def predict(lever, folds):
@@ -282,14 +284,16 @@ def fusion_folds(lever, baseline): return mean_folds([lever], (baseline,))
 
 def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
-    from voicegender.report import fusion_name, ENSEMBLE_ROWS, SEED_LEVERS
+    from voicegender.report import fusion_name, seed_levers, ensemble_rows, SEED_LEVERS, ENSEMBLE_ROWS
     out = [(f'ResNet-34, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
     out += [(f"ResNet-34, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
             if any((OUT/(l + PREDICT_SUFFIX)).glob('fold*/scores.json'))]
     if (OUT/'baselines.json').exists(): out += [(b, [], (b,)) for b in json.loads((OUT/'baselines.json').read_text())]
     out += [(fusion_name(l), [l], ('Resemblyzer + LR',)) for l in ('level_mic', *SEED_LEVERS)]
-    out += [(name, list(SEED_LEVERS), b) for name,b in zip(ENSEMBLE_ROWS, [(), ('Resemblyzer + LR',),
-                                                                             ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
+    for recipe in SEEDED:
+        if all((OUT/l).is_dir() for l in seed_levers(recipe)):
+            out += [(name, list(seed_levers(recipe)), b) for name,b in zip(ensemble_rows(recipe), [(), ('Resemblyzer + LR',),
+                                                                           ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
     through = [l + PREDICT_SUFFIX for l in SEED_LEVERS]
     if all((OUT/l).is_dir() for l in through):
         out += [(f'{name}, through predict', through, b) for name,b in zip(ENSEMBLE_ROWS[:2], [(), ('Resemblyzer + LR',)])]
@@ -385,6 +389,44 @@ def ship_fusion():
             for c,s in sc.items() if s.get('adults', {}).get('n_clips')))
     (ROOT/'results/fusion_heldout.json').write_text(json.dumps(report, indent=1, default=float))
 
+def speaker_rows(r:pd.DataFrame)->dict: # {gender: [row indices of each speaker]}
+    return {g: [np.flatnonzero(r.speaker.values == s) for s in r[r.gender == g].speaker.unique()] for g in ('female', 'male')}
+
+def redraws(groups:dict, n:int, rng):
+    "`n` sets of rows: each gender's speakers drawn with replacement, as many as it has (the same draws for every method)."
+    for _ in range(n):
+        yield np.concatenate([groups[g][k] for g in groups for k in rng.integers(0, len(groups[g]), len(groups[g]))])
+
+def compare(a:str, b:str, n=2000, seed=0):
+    """Is recipe A's three-seed ensemble ahead of recipe B's on corpora they never heard? Per held-out corpus (adults),
+    the balanced clip accuracy of each (mean of the seeds' calibrated p(female), answer at 0.5) and the 95 % interval
+    of A's lead when the test speakers are redrawn (paired, within each gender), per corpus and for the mean over the
+    corpora. Writes results/crosscorpus_compare_A_vs_B.json."""
+    from sklearn.metrics import balanced_accuracy_score
+    from voicegender.data import ADULT_AGE
+    from voicegender.report import seed_levers
+    rng, out, leads = np.random.default_rng(seed), {}, []
+    for f in (0, 1, 2):
+        p = {k: np.mean([pd.read_csv(OUT/l/f'fold{f}'/'test_predictions.csv').p_female.to_numpy() for l in seed_levers(k)], 0)
+             for k in (a, b)}
+        r = pd.read_csv(OUT/a/f'fold{f}'/'test_predictions.csv').assign(p_a=p[a], p_b=p[b])
+        if not (pd.read_csv(OUT/b/f'fold{f}'/'test_predictions.csv').wav == r.wav).all(): raise SystemExit(f"fold {f}: not the same clips")
+        r = r[~(r.age < ADULT_AGE)].reset_index(drop=True); y = (r.gender == 'female').values
+        ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
+        lead = np.array([ba('p_a', idx) - ba('p_b', idx) for idx in redraws(speaker_rows(r), n, rng)]); leads.append(lead)
+        full = np.arange(len(r))
+        out[r.corpus.iloc[0]] = dict(a=ba('p_a', full), b=ba('p_b', full), lead=ba('p_a', full) - ba('p_b', full),
+                                     lead_95=[float(np.percentile(lead, 2.5)), float(np.percentile(lead, 97.5))])
+        o = out[r.corpus.iloc[0]]
+        print(f"{r.corpus.iloc[0]}: {a} {o['a']:.1%}, {b} {o['b']:.1%}, lead {o['lead']:+.1%} "
+              f"(95 % {o['lead_95'][0]:+.1%} to {o['lead_95'][1]:+.1%})")
+    pooled = np.mean(leads, 0)
+    mean = dict(lead=float(np.mean([o['lead'] for o in out.values()])), lead_95=[float(np.percentile(pooled, 2.5)), float(np.percentile(pooled, 97.5))])
+    print(f"mean over the corpora: lead {mean['lead']:+.1%} (95 % {mean['lead_95'][0]:+.1%} to {mean['lead_95'][1]:+.1%})")
+    dest = ROOT/f'results/crosscorpus_compare_{a}_vs_{b}.json'
+    dest.write_text(json.dumps(dict(a=a, b=b, draws=n, seed=seed, corpora=out, mean_over_corpora=mean), indent=1, default=float))
+    print(f"wrote {dest}")
+
 def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     """Speaker bootstrap, per held-out corpus (adults): the balanced clip accuracy of LEVER, of its late fusion with the
     baseline, and of the baseline, when the corpus' test speakers are redrawn with replacement (within each gender);
@@ -399,12 +441,9 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
         r = r[~(r.age < ADULT_AGE)].assign(fused=lambda t: (t.p_female + t.p_female_b)/2)
         y = (r.gender == 'female').values
         ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
-        groups = {g: [np.flatnonzero(r.speaker.values == s) for s in r[r.gender == g].speaker.unique()] for g in ('female', 'male')}
-        draws = []
-        for _ in range(n):
-            idx = np.concatenate([groups[g][k] for g in groups for k in rng.integers(0, len(groups[g]), len(groups[g]))])
-            draws.append([ba('p_female', idx), ba('fused', idx), ba('p_female_b', idx)])
-        draws, full = np.array(draws), np.arange(len(r))
+        groups = speaker_rows(r)
+        draws = np.array([[ba('p_female', idx), ba('fused', idx), ba('p_female_b', idx)] for idx in redraws(groups, n, rng)])
+        full = np.arange(len(r))
         lead = draws[:, 1] - draws[:, 0]; leads.append(lead)
         out[r.corpus.iloc[0]] = dict(speakers={g: len(v) for g,v in groups.items()}, clips=len(r),
             lever=ba('p_female', full), fusion=ba('fused', full), baseline=ba('p_female_b', full),
@@ -448,10 +487,11 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit', 'groups'])
-    p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit', 'groups', 'compare'])
+    p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('against', nargs='?', default='level_mic_cmn')
+    p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against)}[a.step]()

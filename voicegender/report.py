@@ -22,11 +22,11 @@ __all__ = ['LEVERS', 'DEFAULT_RUN', 'OPTION_RUN', 'LEVER_HEAD', 'CLIPS_CSV', 'SP
            'levers_table', 'tta_row', 'ensemble_oof', 'ensemble_row', 'refit_note', 'baseline_oof', 'resemblyzer_oof',
            'acoustic_oofs', 'target_lines', 'fusion_lines', 'pitch_extremes', 'pitch_lines', 'nested_audit',
            'audit_flags_line', 'inner_audit_lines', 'resnet_row', 'robustness_table', 'baselines_table', 'size_table',
-           'span', 'per_fold', 'speakers', 'crosscorpus_numbers', 'fusion_name', 'crosscorpus_section',
-           'prepare_speed_section', 'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section',
-           'paired', 'other_share', 'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section',
-           'robustness_section', 'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section',
-           'serve_section', 'az_section', 'results_page', 'write_results_page']
+           'span', 'per_fold', 'speakers', 'crosscorpus_numbers', 'fusion_name', 'seed_levers', 'ensemble_rows',
+           'crosscorpus_section', 'prepare_speed_section', 'recipe_table', 'engine_table', 'speed_section',
+           'segment_section', 'dask_section', 'paired', 'other_share', 'seeds', 'target_section', 'refit_section',
+           'audit_section', 'levers_section', 'robustness_section', 'calibration_section', 'cost_section',
+           'baselines_section', 'gradcam_section', 'serve_section', 'az_section', 'results_page', 'write_results_page']
 
 # %% ../nbs/13_report.ipynb #7bdf74f9
 def read_json(path:str|Path)->dict|None: # None when the file is missing
@@ -339,10 +339,11 @@ def crosscorpus_numbers(rows:list, # `results/crosscorpus.json`'s rows
     return df.set_index(['method', 'heldout'])[['balanced_accuracy', 'ece']].unstack('heldout').reindex(df.method.unique())
 
 def fusion_name(lever:str)->str: return f'ResNet-34 {lever} + Resemblyzer + LR (late fusion)'
-SEED_LEVERS = (SHIPPED_LEVER, f'{SHIPPED_LEVER}_seed1', f'{SHIPPED_LEVER}_seed2')   # the shipped recipe, seeds 42, 1 and 2
-ENSEMBLE_ROWS = (f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 (ensemble)',   # `bench/crosscorpus.py table`: the mean of the seeds,
-                 f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 + Resemblyzer + LR (late fusion)',   # and with Resemblyzer,
-                 f'ResNet-34 {SHIPPED_LEVER} seeds 42 + 1 + 2 + Resemblyzer + LR + acoustic GBM (late fusion)')   # and also pitch
+def seed_levers(lever:str)->tuple: return (lever, f'{lever}_seed1', f'{lever}_seed2')   # a recipe with seeds 42, 1 and 2
+def ensemble_rows(lever:str)->tuple: # `bench/crosscorpus.py table`: the mean of the seeds, with Resemblyzer, and also pitch
+    return tuple(f'ResNet-34 {lever} seeds 42 + 1 + 2{s}' for s in (' (ensemble)', ' + Resemblyzer + LR (late fusion)',
+                                                                     ' + Resemblyzer + LR + acoustic GBM (late fusion)'))
+SEED_LEVERS, ENSEMBLE_ROWS = seed_levers(SHIPPED_LEVER), ensemble_rows(SHIPPED_LEVER)   # the shipped recipe's
 
 def crosscorpus_section(root:str|Path=RESULTS)->str:
     "The README's results in full: every method on corpora it never heard, and what that says."
