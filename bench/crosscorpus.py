@@ -226,18 +226,23 @@ def audit_ceiling(flagged:list)->dict:
     return {k: float(np.mean([1 - d.speaker[d.gender == g].isin(flagged).mean() for g in ('female', 'male')]))
             for k,d in c.groupby('corpus')}
 
+def median_f0(wavs:list)->pd.Series:
+    "Each clip's median F0 (pyin, Hz; NaN where nothing is voiced), from the acoustic-features cache the baselines share."
+    from voicegender.core import load_audio
+    from voicegender.baselines import cached_features, acoustic_features
+    return cached_features(wavs, lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0].f0_median
+
 def audit():
     """Label audit of the adult speakers of every corpus by two judges independent of our models: the pitch rule (a
     clip's median F0, pyin, at or above 165 Hz is female) and inaSpeechSegmenter (results/peer_inaseg.csv), on the same
     8 clips a speaker. Flagged: both call the speaker the other gender on at least 80 % of the clips they answer
     (`consensus_suspects`). Writes results/label_audit_corpora.csv; labels are not changed."""
-    from voicegender.core import load_audio
-    from voicegender.baselines import cached_features, acoustic_features, pitch_labels, consensus_suspects
+    from voicegender.baselines import pitch_labels, consensus_suspects
     from voicegender.data import ADULT_AGE
     clips = pd.read_csv(ROOT/'results/crosscorpus_clips.csv'); clips = clips[~(clips.age < ADULT_AGE)]
     peer = pd.read_csv(ROOT/'results/peer_inaseg.csv')[['path', 'label']].rename(columns=dict(label='inaSpeechSegmenter'))
     wavs = [str((ROOT/p).resolve()) for p in clips.path]
-    f0 = cached_features(wavs, lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0].f0_median
+    f0 = median_f0(wavs)
     clips = clips.merge(peer, on='path', how='left').assign(pitch=pitch_labels(f0.reindex(wavs).to_numpy()))
     a = consensus_suspects(clips, ['pitch', 'inaSpeechSegmenter'])
     a = a.merge(clips.groupby('speaker')[['corpus', 'age']].first().reset_index(), on='speaker')
@@ -259,13 +264,11 @@ def groups():
     speaker's median pitch band, age band and, for BAVED, emotion level (0 low, 1 neutral, 2 high, from its file
     names). Each group with its clips and speakers. Writes results/crosscorpus_groups.json."""
     from voicegender.report import SEED_LEVERS
-    from voicegender.baselines import cached_features, acoustic_features
-    from voicegender.core import load_audio
     from voicegender.data import ADULT_AGE
     runs = [pd.concat([pd.read_csv(d/'test_predictions.csv') for d in sorted((OUT/l).glob('fold*'))]) for l in SEED_LEVERS]
     d = runs[0].assign(p_female=np.mean([r.p_female.to_numpy() for r in runs], 0))
     if not all((r.wav.to_numpy() == d.wav.to_numpy()).all() for r in runs): raise SystemExit("the seeds did not score the same clips")
-    f0 = cached_features(list(d.wav), lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0].f0_median
+    f0 = median_f0(list(d.wav))
     d = d.assign(right=(d.p_female >= 0.5) == (d.gender == 'female'), f0=f0.reindex(d.wav).to_numpy())
     d['pitch_band'] = pd.cut(d.groupby('speaker').f0.transform('median'), PITCH_BANDS, right=False).astype(str)
     d['age_band'] = pd.cut(d.age, AGE_BANDS, right=False).astype(str).where(d.age.notna(), 'unknown')
@@ -282,8 +285,6 @@ def groups():
     for k,v in out.items():
         if k == 'method': continue
         print(f"\n{k}:\n" + pd.DataFrame(v).to_string(index=False, float_format=lambda x: f"{x:.1%}"))
-
-def fusion_folds(lever, baseline): return mean_folds([lever], (baseline,))
 
 def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
