@@ -22,6 +22,8 @@ read speech has long ones), false speech on the non-speech
 (and on the music stretches alone), error of the female share of speaking time (points), speed (seconds of audio per
 CPU second: real time per core; each tool runs in its own process with one thread) and peak memory (the process'
 peak RSS). Writes results/segment_bench.json and prints a table.
+
+    python bench/segment.py --pad-probe 0 0.05 0.1 0.2   # after a run: its saved windows decoded with wider speech stretches
 """
 import argparse, hashlib, json, os, subprocess, sys, time, resource
 from pathlib import Path
@@ -297,6 +299,23 @@ def vad_resets(values, dev, model):
         out.append(row)
     return out
 
+def pad_probe(files, threshold, pads):
+    """Dev and test conversations decoded (segment.DECODER) with each speech stretch widened by PAD seconds on both
+    sides, for each pad: how much of the missed speech is the stretches' edges and the pauses inside clips, and what
+    it costs in false speech. A probe from the saved window probabilities, not a setting of the package."""
+    from voicegender.segment import finish
+    out = []
+    for pad in pads:
+        for f in files:
+            z = np.load(Path(f['path']).with_suffix('.ours.npz')); d = float(z['duration'])
+            raw = dict(speech=[(max(0., a - pad), min(d, b + pad)) for a,b in z['speech']], windows=z['windows'],
+                       probs=z['probs'], duration=d)
+            ref = ref_of(f['path'])
+            segs = [(l, a, b) for l,a,b,_ in finish(raw, threshold)['segments']]
+            out.append(dict(pad_s=pad, part=f['part'], version=f['version'], corpus=f['corpus'], **score(seg_frames(segs, len(ref[0])), *ref)))
+    t = pd.DataFrame(out).groupby(['pad_s', 'part', 'version'])[['speech_accuracy', 'false_speech', 'missed_speech', 'wrong_gender']].mean()
+    return t
+
 def run_ours(paths, model, env=None):
     r = subprocess.run([sys.executable, __file__, '--worker', *paths] + (['--model', model] if model else []),
                        capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})})
@@ -317,9 +336,16 @@ def main():
                     "inaSpeechSegmenter output (saved in .tmp/segment_bench); only decode and score again")
     ap.add_argument('--vad-resets', type=float, nargs='+', help="first score the dev conversations with Silero's state "
                     "started afresh every R seconds, for each R given (0: never), as evidence for speech.VAD_RESET")
+    ap.add_argument('--pad-probe', type=float, nargs='+', help="only decode the last run's saved windows again with the "
+                    "speech stretches widened by each PAD (seconds); writes results/segment_pad_probe.json")
     ap.add_argument('--worker', nargs='*', help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker is not None: return worker_ours(a.model, a.worker)
+    if a.pad_probe:
+        t = pad_probe(build(a.minutes, a.dev_minutes), json.loads((WORK/'ours.json').read_text())['threshold'], a.pad_probe)
+        (ROOT/'results/segment_pad_probe.json').write_text(json.dumps([dict(zip(('pad_s', 'part', 'version'), k), **v)
+                                                                       for k,v in t.to_dict('index').items()], indent=1))
+        print(t.round(4).to_string()); return
     import torch; torch.set_num_threads(1)     # Silero on the reference clips
     t0 = time.time()
     files = build(a.minutes, a.dev_minutes)
