@@ -293,17 +293,21 @@ def groups():
         if k == 'method': continue
         print(f"\n{k}:\n" + pd.DataFrame(v).to_string(index=False, float_format=lambda x: f"{x:.1%}"))
 
+def net_name(lever:str)->str:
+    "The network of LEVER's rows: 'ResNet-34', or the other torchvision ResNet its settings name."
+    return 'ResNet-' + LEVERS[lever][2].get('arch', 'resnet34').removeprefix('resnet')
+
 def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
     from voicegender.report import fusion_name, seed_levers, ensemble_rows, SEED_LEVERS, ENSEMBLE_ROWS
-    out = [(f'ResNet-34, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
-    out += [(f"ResNet-34, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
+    out = [(f'{net_name(l)}, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
+    out += [(f"{net_name(l)}, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
             if any((OUT/(l + PREDICT_SUFFIX)).glob('fold*/scores.json'))]
     if (OUT/'baselines.json').exists(): out += [(b, [], (b,)) for b in json.loads((OUT/'baselines.json').read_text())]
     out += [(fusion_name(l), [l], ('Resemblyzer + LR',)) for l in ('level_mic', *SEED_LEVERS)]
     for recipe in SEEDED:
         if all((OUT/l).is_dir() for l in seed_levers(recipe)):
-            out += [(name, list(seed_levers(recipe)), b) for name,b in zip(ensemble_rows(recipe), [(), ('Resemblyzer + LR',),
+            out += [(name, list(seed_levers(recipe)), b) for name,b in zip(ensemble_rows(recipe, net_name(recipe)), [(), ('Resemblyzer + LR',),
                                                                            ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
     through = [l + PREDICT_SUFFIX for l in SEED_LEVERS]
     if all((OUT/l).is_dir() for l in through):
@@ -331,7 +335,7 @@ KEY_NOTE = "Cells: balanced accuracy (speakers right by majority; coverage / acc
 def key_methods()->tuple:
     "The rows the README shows in full: the shipped recipe's seeds, their ensemble and fusions, and the peer."
     from voicegender.report import SEED_LEVERS, ENSEMBLE_ROWS
-    return (*(f'ResNet-34, {l}' for l in SEED_LEVERS), *ENSEMBLE_ROWS, 'inaSpeechSegmenter 0.6.8 (peer)')
+    return (*(f'{net_name(l)}, {l}' for l in SEED_LEVERS), *ENSEMBLE_ROWS, 'inaSpeechSegmenter 0.6.8 (peer)')
 
 def table():
     from voicegender.crosscorpus import scores_rows, markdown_table, AUDITED

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_report.ipynb #4772669f
 from __future__ import annotations
-import json
+import json, re
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import RESULTS, SPLITS, CLIP_TABLE, BASELINES_TABLE, atomic_write, gender_index
@@ -338,11 +338,11 @@ def crosscorpus_numbers(rows:list, # `results/crosscorpus.json`'s rows
     df = pd.DataFrame([r for r in rows if r['group'] == group])
     return df.set_index(['method', 'heldout'])[['balanced_accuracy', 'ece']].unstack('heldout').reindex(df.method.unique())
 
-def fusion_name(lever:str)->str: return f'ResNet-34 {lever} + Resemblyzer + LR (late fusion)'
+def fusion_name(lever:str, net:str='ResNet-34')->str: return f'{net} {lever} + Resemblyzer + LR (late fusion)'
 def seed_levers(lever:str)->tuple: return (lever, f'{lever}_seed1', f'{lever}_seed2')   # a recipe with seeds 42, 1 and 2
-def ensemble_rows(lever:str)->tuple: # `bench/crosscorpus.py table`: the mean of the seeds, with Resemblyzer, and also pitch
-    return tuple(f'ResNet-34 {lever} seeds 42 + 1 + 2{s}' for s in (' (ensemble)', ' + Resemblyzer + LR (late fusion)',
-                                                                     ' + Resemblyzer + LR + acoustic GBM (late fusion)'))
+def ensemble_rows(lever:str, net:str='ResNet-34')->tuple: # `bench/crosscorpus.py table`: the mean of the seeds, with Resemblyzer, and also pitch
+    return tuple(f'{net} {lever} seeds 42 + 1 + 2{s}' for s in (' (ensemble)', ' + Resemblyzer + LR (late fusion)',
+                                                                ' + Resemblyzer + LR + acoustic GBM (late fusion)'))
 SEED_LEVERS, ENSEMBLE_ROWS = seed_levers(SHIPPED_LEVER), ensemble_rows(SHIPPED_LEVER)   # the shipped recipe's
 
 def crosscorpus_section(root:str|Path=RESULTS)->str:
@@ -351,7 +351,7 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
     head = "# Voices and corpora it never heard (leave-one-corpus-out)\n\n"
     if cc is None: return head + missing_note([root/'crosscorpus.json'], 'python bench/crosscorpus.py table')
     t = crosscorpus_numbers(cc['rows']); ba, ece = t['balanced_accuracy'], t['ece']
-    resnets = [m for m in ba.index if m.startswith('ResNet-34, ')]
+    resnets = [m for m in ba.index if re.match(r'ResNet-\d+, ', m)]   # one network a row (ResNet-34, ResNet-18)
     ship = ba.loc[f'ResNet-34, {SHIPPED_LEVER}']
     means = ', '.join(f"{pct(ba.loc[m].mean())} {m.split(', ')[1]}" for m in resnets)
     at_peer = [m.split(', ')[1] for m in resnets if PEER in ba.index and (ba.loc[m] >= ba.loc[PEER]).all()]
