@@ -13,7 +13,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py groups             # failure groups: recall by pitch band, age band and BAVED emotion level
     python bench/crosscorpus.py compare A B        # recipe A's three-seed ensemble against B's, test speakers redrawn
     python bench/crosscorpus.py audit              # label-audit suspects: adults that pitch and the peer both call the other gender
-    python bench/crosscorpus.py coverage           # the 'uncertain' threshold on a corpus never heard: the fold's own, one fitted on other corpora, none
+    python bench/crosscorpus.py coverage LEVER     # the 'uncertain' threshold on a corpus never heard: the fold's own, one fitted on other corpora, none
 
 Corpora: ../shared/data/{audiomnist_az,speechocean762,baved} (or $VOICEGENDER_CORPORA, colon-separated). Every
 network is trained from scratch (no ImageNet weights can be fetched on the machine that produced the README).
@@ -299,19 +299,22 @@ def net_name(lever:str)->str:
 
 def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
-    from voicegender.report import fusion_name, seed_levers, ensemble_rows, SEED_LEVERS, ENSEMBLE_ROWS
+    from voicegender.report import fusion_name, seed_levers, ensemble_rows, SEED_LEVERS
     out = [(f'{net_name(l)}, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
     out += [(f"{net_name(l)}, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
             if any((OUT/(l + PREDICT_SUFFIX)).glob('fold*/scores.json'))]
     if (OUT/'baselines.json').exists(): out += [(b, [], (b,)) for b in json.loads((OUT/'baselines.json').read_text())]
-    out += [(fusion_name(l), [l], ('Resemblyzer + LR',)) for l in ('level_mic', *SEED_LEVERS)]
+    fused = dict.fromkeys(('level_mic', *seed_levers('level_mic_cmn'), *SEED_LEVERS))   # each seed's fusion: the shipped recipes, now and before
+    out += [(fusion_name(l, net_name(l)), [l], ('Resemblyzer + LR',)) for l in fused]
     for recipe in SEEDED:
         if all((OUT/l).is_dir() for l in seed_levers(recipe)):
             out += [(name, list(seed_levers(recipe)), b) for name,b in zip(ensemble_rows(recipe, net_name(recipe)), [(), ('Resemblyzer + LR',),
                                                                            ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
-    through = [l + PREDICT_SUFFIX for l in SEED_LEVERS]
-    if all((OUT/l).is_dir() for l in through):
-        out += [(f'{name}, through predict', through, b) for name,b in zip(ENSEMBLE_ROWS[:2], [(), ('Resemblyzer + LR',)])]
+    for recipe in SEEDED:   # the seeds' fold models through `predict`'s path, where they were run (`predict`)
+        through = [l + PREDICT_SUFFIX for l in seed_levers(recipe)]
+        if all((OUT/l).is_dir() for l in through):
+            out += [(f'{name}, through predict', through, b) for name,b in zip(ensemble_rows(recipe, net_name(recipe))[:2],
+                                                                                [(), ('Resemblyzer + LR',)])]
     return out
 
 def summary_table(rows:list)->str:
@@ -485,15 +488,15 @@ def transfer_threshold(r:pd.DataFrame, target_accuracy=0.97, min_coverage=0.9)->
                           target_accuracy, min_coverage)['threshold'] for _,d in r.dropna(subset=['p_female']).groupby('corpus')]
     return max(0.5, min(t))
 
-def coverage():
-    """How the 'uncertain' threshold serves a corpus never heard, through `predict`'s path (the shipped recipe's three
-    seeds, adults): the fold's own threshold (fitted on its validation speakers), a threshold fitted on the other folds'
+def coverage(lever):
+    """How the 'uncertain' threshold serves a corpus never heard, through `predict`'s path (LEVER's three seeds, adults;
+    `predict` must have run for each): the fold's own threshold (fitted on its validation speakers), a threshold fitted on the other folds'
     held-out corpora (`transfer_threshold`: nested, the test corpus plays no part), and none (0.5). Writes
     results/crosscorpus_coverage.json."""
     from voicegender.data import ADULT_AGE
-    from voicegender.report import SEED_LEVERS
+    from voicegender.report import seed_levers
     out = {}
-    for lever in SEED_LEVERS:
+    for lever in seed_levers(lever):
         runs = {f: OUT/(lever + PREDICT_SUFFIX)/f'fold{f}' for f in (0, 1, 2)}
         pred = {f: (lambda r: r[~(r.age < ADULT_AGE)])(pd.read_csv(d/'test_predictions.csv')) for f,d in runs.items()}
         for f,r in pred.items():
@@ -505,7 +508,7 @@ def coverage():
                   f"coverage {v['coverage']:.0%} at {v['answered_accuracy']:.1%}" for k,v in rows.items()))
     mean = {k: float(np.mean([v[l][k]['balanced_right'] for v in out.values() for l in v])) for k in ('own', 'transferred', 'none')}
     print('mean balanced share answered and right: ' + ', '.join(f"{k} {v:.1%}" for k,v in mean.items()))
-    (ROOT/'results/crosscorpus_coverage.json').write_text(json.dumps(dict(levers=SEED_LEVERS, corpora=out, mean=mean), indent=1))
+    (ROOT/'results/crosscorpus_coverage.json').write_text(json.dumps(dict(levers=seed_levers(lever), corpora=out, mean=mean), indent=1))
 
 def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     """Speaker bootstrap, per held-out corpus (adults): the balanced clip accuracy of LEVER, of its late fusion with the
@@ -574,4 +577,4 @@ if __name__ == '__main__':
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': coverage}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()

@@ -18,7 +18,7 @@ def main(name='test_speechocean762_music_5min', seconds=120):
     from voicegender.segment import DECODER
     from voicegender.model import load_model, shipped_model
     wav = sb.WORK/f'{name}.wav'
-    ref, music, _ = sb.ref_of(wav)
+    ref, music, *_ = sb.ref_of(wav)   # also the scored and pauses masks
     thr = load_model(shipped_model()).settings['calibration']['threshold']
     ours, _ = sb.ours_segments(wav, thr, **{k: v for k,v in DECODER.items()})
     rows = [('truth', ref), ('voicegender', sb.seg_frames(ours, len(ref)))]

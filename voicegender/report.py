@@ -16,17 +16,18 @@ from .baselines import (cached_features, fit_folds, lr_model, mlp_model, gbm_mod
 
 # %% auto #0
 __all__ = ['LEVERS', 'DEFAULT_RUN', 'OPTION_RUN', 'LEVER_HEAD', 'CLIPS_CSV', 'SPLITS_CSV', 'BASELINES_CSV', 'ACOUSTIC_CACHE',
-           'RESEMBLYZER_CACHE', 'REFIT_COMMAND', 'SHIPPED_LEVER', 'PEER', 'SEED_LEVERS', 'ENSEMBLE_ROWS', 'HOW_SURE',
-           'STRONG_RUNS', 'FUSION_RUNS', 'ENSEMBLES', 'PAGE_INTRO', 'AZ_INTRO', 'SECTIONS', 'read_json', 'missing_note',
-           'pct', 'pts', 'interval_text', 'lever_dir', 'lever_cv', 'lever_oof', 'fold_accs', 'mean_acc', 'lever_row',
-           'levers_table', 'tta_row', 'ensemble_oof', 'ensemble_row', 'refit_note', 'baseline_oof', 'resemblyzer_oof',
-           'acoustic_oofs', 'target_lines', 'fusion_lines', 'pitch_extremes', 'pitch_lines', 'nested_audit',
-           'audit_flags_line', 'inner_audit_lines', 'resnet_row', 'robustness_table', 'baselines_table', 'size_table',
-           'span', 'per_fold', 'speakers', 'crosscorpus_numbers', 'fusion_name', 'seed_levers', 'ensemble_rows',
-           'crosscorpus_section', 'prepare_speed_section', 'recipe_table', 'engine_table', 'speed_section',
-           'segment_section', 'dask_section', 'paired', 'other_share', 'seeds', 'target_section', 'refit_section',
-           'audit_section', 'levers_section', 'robustness_section', 'calibration_section', 'cost_section',
-           'baselines_section', 'gradcam_section', 'serve_section', 'az_section', 'results_page', 'write_results_page']
+           'RESEMBLYZER_CACHE', 'REFIT_COMMAND', 'SHIPPED_LEVER', 'SHIPPED_NET', 'PEER', 'SEED_LEVERS', 'ENSEMBLE_ROWS',
+           'SEED_ROWS', 'HOW_SURE', 'STRONG_RUNS', 'FUSION_RUNS', 'ENSEMBLES', 'PAGE_INTRO', 'AZ_INTRO', 'SECTIONS',
+           'read_json', 'missing_note', 'pct', 'pts', 'interval_text', 'lever_dir', 'lever_cv', 'lever_oof',
+           'fold_accs', 'mean_acc', 'lever_row', 'levers_table', 'tta_row', 'ensemble_oof', 'ensemble_row',
+           'refit_note', 'baseline_oof', 'resemblyzer_oof', 'acoustic_oofs', 'target_lines', 'fusion_lines',
+           'pitch_extremes', 'pitch_lines', 'nested_audit', 'audit_flags_line', 'inner_audit_lines', 'resnet_row',
+           'robustness_table', 'baselines_table', 'size_table', 'span', 'per_fold', 'speakers', 'crosscorpus_numbers',
+           'fusion_name', 'seed_levers', 'ensemble_rows', 'crosscorpus_section', 'prepare_speed_section',
+           'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section', 'paired', 'other_share',
+           'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section', 'robustness_section',
+           'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section', 'serve_section', 'az_section',
+           'results_page', 'write_results_page']
 
 # %% ../nbs/13_report.ipynb #7bdf74f9
 def read_json(path:str|Path)->dict|None: # None when the file is missing
@@ -330,7 +331,7 @@ def per_fold(values, signed:bool=False)->str: return ', '.join(f"{v*100:+.1f}" i
 def speakers(r:dict)->str: return f"{r['speakers_correct']}/{r['n_speakers']}"   # speakers right, from a cv.json
 
 # %% ../nbs/13_report.ipynb #1264f32a
-SHIPPED_LEVER, PEER = 'level_mic_cmn', 'inaSpeechSegmenter 0.6.8 (peer)'
+SHIPPED_LEVER, SHIPPED_NET, PEER = 'level_mic_cmn_r18', 'ResNet-18', 'inaSpeechSegmenter 0.6.8 (peer)'
 
 def crosscorpus_numbers(rows:list, # `results/crosscorpus.json`'s rows
                         group:str='adults')->pd.DataFrame: # method x held-out corpus: balanced accuracy and ECE
@@ -343,7 +344,8 @@ def seed_levers(lever:str)->tuple: return (lever, f'{lever}_seed1', f'{lever}_se
 def ensemble_rows(lever:str, net:str='ResNet-34')->tuple: # `bench/crosscorpus.py table`: the mean of the seeds, with Resemblyzer, and also pitch
     return tuple(f'{net} {lever} seeds 42 + 1 + 2{s}' for s in (' (ensemble)', ' + Resemblyzer + LR (late fusion)',
                                                                 ' + Resemblyzer + LR + acoustic GBM (late fusion)'))
-SEED_LEVERS, ENSEMBLE_ROWS = seed_levers(SHIPPED_LEVER), ensemble_rows(SHIPPED_LEVER)   # the shipped recipe's
+SEED_LEVERS, ENSEMBLE_ROWS = seed_levers(SHIPPED_LEVER), ensemble_rows(SHIPPED_LEVER, SHIPPED_NET)   # the shipped recipe's
+SEED_ROWS = tuple(f'{SHIPPED_NET}, {l}' for l in SEED_LEVERS)   # their rows in the table
 
 def crosscorpus_section(root:str|Path=RESULTS)->str:
     "The README's results in full: every method on corpora it never heard, and what that says."
@@ -352,7 +354,7 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
     if cc is None: return head + missing_note([root/'crosscorpus.json'], 'python bench/crosscorpus.py table')
     t = crosscorpus_numbers(cc['rows']); ba, ece = t['balanced_accuracy'], t['ece']
     resnets = [m for m in ba.index if re.match(r'ResNet-\d+, ', m)]   # one network a row (ResNet-34, ResNet-18)
-    ship = ba.loc[f'ResNet-34, {SHIPPED_LEVER}']
+    ship = ba.loc[SEED_ROWS[0]]
     means = ', '.join(f"{pct(ba.loc[m].mean())} {m.split(', ')[1]}" for m in resnets)
     at_peer = [m.split(', ')[1] for m in resnets if PEER in ba.index and (ba.loc[m] >= ba.loc[PEER]).all()]
     lines = [head + "Balanced clip accuracy on the held-out corpus, adults (speakers right by majority; coverage / accuracy "
@@ -372,12 +374,12 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
                      f"alone, {held['fused']['ms_per_clip']} against {held['alone']['ms_per_clip']} ms a clip.")
     else: lines.append('- ' + missing_note([root/'fusion_heldout.json'], 'python bench/crosscorpus.py ship_fusion'))
     if PEER in ba.index: lines.append(f"- The peer, inaSpeechSegmenter, scores {span(ba.loc[PEER], 0)} on these clips.")
-    seeds = [f'ResNet-34, {l}' for l in SEED_LEVERS if f'ResNet-34, {l}' in ba.index]
+    seeds = [r for r in SEED_ROWS if r in ba.index]
     if len(seeds) > 1:
         lines.append(f"- Training noise: the shipped recipe with seeds {', '.join(s.split('_seed')[-1] if '_seed' in s else '42' for s in seeds)} "
                      "scores " + '; '.join(f"{c} {' / '.join(pct(ba.loc[s, c]) for s in seeds)}" for c in ba.columns) +
                      f": the spread across the seeds is {span(ba.loc[seeds].max() - ba.loc[seeds].min(), 1, '')} points, depending on the corpus.")
-    for name in (*(fusion_name(l) for l in SEED_LEVERS), fusion_name('level_mic'), *ENSEMBLE_ROWS):
+    for name in (*(fusion_name(l, SHIPPED_NET) for l in SEED_LEVERS), fusion_name('level_mic'), *ENSEMBLE_ROWS):
         if name in ba.index:
             lead = f"; {span(ba.loc[name] - ba.loc[PEER])[:-2]} points ahead of the peer" if PEER in ba.index else ''
             lines.append(f"- {name}: {span(ba.loc[name])} (ECE {span(ece.loc[name])}){lead}.")
@@ -395,10 +397,10 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
                      f"speakers ({', '.join(sus)}) are called the other gender by both the pitch rule and the peer on at least "
                      f"80 % of their clips; a method that hears their voices scores at most "
                      f"{' / '.join(pct(v) for v in cc['levers']['label_audit_ceiling'].values())} as labelled "
-                     f"({' / '.join(cc['levers']['label_audit_ceiling'])}). Without them: the shipped recipe {span(a.loc[f'ResNet-34, {SHIPPED_LEVER}'])}, "
+                     f"({' / '.join(cc['levers']['label_audit_ceiling'])}). Without them: the shipped recipe {span(a.loc[SEED_ROWS[0]])}, "
                      f"{best} {span(a.loc[best])}" + (f", the peer {span(a.loc[PEER], 0)}" if PEER in a.index else '') +
                      ". Leaving them out favours the peer by construction: this bounds what the labels explain.")
-    shipped_eces = ece.loc[seeds or [f'ResNet-34, {SHIPPED_LEVER}']].values.ravel()
+    shipped_eces = ece.loc[seeds or [SEED_ROWS[0]]].values.ravel()
     lines.append(f"- Calibration fitted on the training corpora: ECE of the shipped recipe on a new corpus {span(shipped_eces)}, "
                  f"of the ResNet recipes together {span(ece.loc[resnets].values.ravel())}.")
     return '\n'.join(lines)
