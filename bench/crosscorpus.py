@@ -488,15 +488,15 @@ def transfer_threshold(r:pd.DataFrame, target_accuracy=0.97, min_coverage=0.9)->
                           target_accuracy, min_coverage)['threshold'] for _,d in r.dropna(subset=['p_female']).groupby('corpus')]
     return max(0.5, min(t))
 
-def coverage(lever):
-    """How the 'uncertain' threshold serves a corpus never heard, through `predict`'s path (LEVER's three seeds, adults;
+def coverage(recipe):
+    """How the 'uncertain' threshold serves a corpus never heard, through `predict`'s path (RECIPE's three seeds, adults;
     `predict` must have run for each): the fold's own threshold (fitted on its validation speakers), a threshold fitted on the other folds'
     held-out corpora (`transfer_threshold`: nested, the test corpus plays no part), and none (0.5). Writes
-    results/crosscorpus_coverage.json."""
+    results/crosscorpus_coverage_RECIPE.json."""
     from voicegender.data import ADULT_AGE
     from voicegender.report import seed_levers
     out = {}
-    for lever in seed_levers(lever):
+    for lever in seed_levers(recipe):
         runs = {f: OUT/(lever + PREDICT_SUFFIX)/f'fold{f}' for f in (0, 1, 2)}
         pred = {f: (lambda r: r[~(r.age < ADULT_AGE)])(pd.read_csv(d/'test_predictions.csv')) for f,d in runs.items()}
         for f,r in pred.items():
@@ -508,7 +508,7 @@ def coverage(lever):
                   f"coverage {v['coverage']:.0%} at {v['answered_accuracy']:.1%}" for k,v in rows.items()))
     mean = {k: float(np.mean([v[l][k]['balanced_right'] for v in out.values() for l in v])) for k in ('own', 'transferred', 'none')}
     print('mean balanced share answered and right: ' + ', '.join(f"{k} {v:.1%}" for k,v in mean.items()))
-    (ROOT/'results/crosscorpus_coverage.json').write_text(json.dumps(dict(levers=seed_levers(lever), corpora=out, mean=mean), indent=1))
+    (ROOT/f'results/crosscorpus_coverage_{recipe}.json').write_text(json.dumps(dict(levers=seed_levers(recipe), corpora=out, mean=mean), indent=1))
 
 def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     """Speaker bootstrap, per held-out corpus (adults): the balanced clip accuracy of LEVER, of its late fusion with the
