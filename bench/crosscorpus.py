@@ -295,7 +295,8 @@ def groups():
 
 def net_name(lever:str)->str:
     "The network of LEVER's rows: 'ResNet-34', or the other torchvision ResNet its settings name."
-    return 'ResNet-' + LEVERS[lever][2].get('arch', 'resnet34').removeprefix('resnet')
+    from voicegender.report import net_label
+    return net_label(LEVERS[lever][2].get('arch', 'resnet34'))
 
 def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, re
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import RESULTS, SPLITS, CLIP_TABLE, BASELINES_TABLE, atomic_write, gender_index
+from .core import RESULTS, SPLITS, CLIP_TABLE, BASELINES_TABLE, SHIPPED_MODEL, atomic_write, gender_index, settings_path
 from .data import load_splits
 from .train import speaker_bootstrap, clip_metrics, label_audit
 from .crosscorpus import markdown_table, AUDITED
@@ -22,12 +22,12 @@ __all__ = ['LEVERS', 'DEFAULT_RUN', 'OPTION_RUN', 'LEVER_HEAD', 'CLIPS_CSV', 'SP
            'fold_accs', 'mean_acc', 'lever_row', 'levers_table', 'tta_row', 'ensemble_oof', 'ensemble_row',
            'refit_note', 'baseline_oof', 'resemblyzer_oof', 'acoustic_oofs', 'target_lines', 'fusion_lines',
            'pitch_extremes', 'pitch_lines', 'nested_audit', 'audit_flags_line', 'inner_audit_lines', 'resnet_row',
-           'robustness_table', 'baselines_table', 'size_table', 'span', 'per_fold', 'speakers', 'crosscorpus_numbers',
-           'fusion_name', 'seed_levers', 'ensemble_rows', 'crosscorpus_section', 'prepare_speed_section',
-           'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section', 'paired', 'other_share',
-           'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section', 'robustness_section',
-           'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section', 'serve_section', 'az_section',
-           'results_page', 'write_results_page']
+           'robustness_table', 'baselines_table', 'size_table', 'span', 'per_fold', 'speakers', 'net_label',
+           'crosscorpus_numbers', 'fusion_name', 'seed_levers', 'ensemble_rows', 'crosscorpus_section',
+           'prepare_speed_section', 'recipe_table', 'engine_table', 'speed_section', 'segment_section', 'dask_section',
+           'paired', 'other_share', 'seeds', 'target_section', 'refit_section', 'audit_section', 'levers_section',
+           'robustness_section', 'calibration_section', 'cost_section', 'baselines_section', 'gradcam_section',
+           'serve_section', 'az_section', 'results_page', 'write_results_page']
 
 # %% ../nbs/13_report.ipynb #7bdf74f9
 def read_json(path:str|Path)->dict|None: # None when the file is missing
@@ -331,7 +331,11 @@ def per_fold(values, signed:bool=False)->str: return ', '.join(f"{v*100:+.1f}" i
 def speakers(r:dict)->str: return f"{r['speakers_correct']}/{r['n_speakers']}"   # speakers right, from a cv.json
 
 # %% ../nbs/13_report.ipynb #1264f32a
-SHIPPED_LEVER, SHIPPED_NET, PEER = 'level_mic_cmn_r18', 'ResNet-18', 'inaSpeechSegmenter 0.6.8 (peer)'
+def net_label(arch:str)->str: return 'ResNet-' + arch.removeprefix('resnet')   # 'resnet18' -> 'ResNet-18', as the table's rows say
+
+_SHIPPED = json.loads(settings_path(SHIPPED_MODEL).read_text())   # the shipped model's own record of its recipe and network
+SHIPPED_LEVER, SHIPPED_NET = _SHIPPED['training']['lever'], net_label(_SHIPPED['arch'])
+PEER = 'inaSpeechSegmenter 0.6.8 (peer)'
 
 def crosscorpus_numbers(rows:list, # `results/crosscorpus.json`'s rows
                         group:str='adults')->pd.DataFrame: # method x held-out corpus: balanced accuracy and ECE

@@ -1,0 +1,41 @@
+"The cross-corpus bench's own arithmetic: the README's short table and the 'uncertain' threshold checks."
+import importlib.util
+from pathlib import Path
+import numpy as np, pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location('ccbench', ROOT/'bench/crosscorpus.py'); cc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cc)
+
+def _rows(method, accs):
+    return [dict(method=method, heldout=c, group='adults', balanced_accuracy=a) for c,a in zip(('a', 'b'), accs)]
+
+def test_summary_table_folds_seeds_into_one_row():
+    rows = (_rows('ResNet-18, x', (0.90, 0.80)) + _rows('ResNet-18, x_seed1', (0.92, 0.84)) + _rows('ResNet-18, x_seed2', (0.88, 0.82))
+            + _rows('ResNet-18 x seeds 42 + 1 + 2 (ensemble)', (0.99, 0.99)) + _rows('peer', (0.85, 0.85)))
+    lines = cc.summary_table(rows).splitlines()
+    assert len(lines) == 4, lines                      # header, rule, the recipe, the peer: ensembles are left out
+    assert lines[2] == '| ResNet-18, x | 3 | 90.0 (88.0-92.0) | 82.0 (80.0-84.0) | **86.0** |', lines[2]
+    assert lines[3] == '| peer | - | 85.0 | 85.0 | **85.0** |', lines[3]
+
+def test_answered_right_counts_uncertain_and_no_speech_as_not_right():
+    r = pd.DataFrame(dict(gender=['female', 'female', 'male', 'male'], p_female=[0.9, 0.55, 0.2, np.nan]))
+    s = cc.answered_right(r, 0.6)
+    assert s['coverage'] == 0.5 and s['answered_accuracy'] == 1.0
+    assert s['balanced_right'] == (0.5 + 0.5)/2        # women: 1 of 2 answered and right; men: 1 of 2 (no speech)
+    assert cc.answered_right(r, 0.5)['balanced_right'] == (1 + 0.5)/2
+
+def test_transfer_threshold_is_the_lowest_corpus_threshold():
+    def corpus(name, low):   # 190 right answers at 0.52-0.99 and 10 wrong ones at `low`: 95 % right at full coverage
+        conf = np.r_[np.linspace(0.52, 0.99, 190), np.full(10, low)]
+        right = np.r_[np.ones(190, bool), np.zeros(10, bool)]
+        female = np.arange(200) % 2 == 0
+        p = np.where(female == right, conf, 1 - conf)   # p(female) on the side the answer takes
+        return pd.DataFrame(dict(corpus=name, gender=np.where(female, 'female', 'male'), p_female=p))
+    a, b = corpus('a', 0.55), corpus('b', 0.65)
+    ta, tb = cc.transfer_threshold(a), cc.transfer_threshold(b)
+    assert 0.5 < ta < tb < 0.7, (ta, tb)              # a corpus with surer mistakes needs a higher threshold
+    assert cc.transfer_threshold(pd.concat([a, b])) == ta
+
+def test_rows_name_their_network():
+    assert cc.net_name('level_mic_cmn') == 'ResNet-34' and cc.net_name('level_mic_cmn_r18') == 'ResNet-18'
