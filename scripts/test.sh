@@ -12,6 +12,9 @@ echo "== nbdev-export: the library must match the notebooks"
 if ! git diff --quiet -- voicegender 2>/dev/null; then
   echo "voicegender/ differs from what the notebooks export:"; git --no-pager diff --stat -- voicegender; exit 1
 fi
+echo "== librosa's numba kernels, compiled and cached once before two notebooks run at a time"
+# (two processes writing librosa's numba cache at once left a cache that crashed pyin with a segfault)
+.venv/bin/python scripts/warm_numba.py
 echo "== nbdev-test (every notebook)"
 .venv/bin/nbdev-test --n-workers 2
 echo "== pytest"
