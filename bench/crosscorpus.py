@@ -63,6 +63,9 @@ LEVERS = {
     'level_mic_cmn_r18': ('c40m80_level_cmn', 'mic', {**BASE, 'arch': 'resnet18'}),   # the shipped recipe on a ResNet-18: half the weights (#20's latency)
     'level_mic_cmn_r18_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'arch': 'resnet18', 'seed': 1}),
     'level_mic_cmn_r18_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'arch': 'resnet18', 'seed': 2}),
+    'level_mic_cmn_r18_pitch': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'arch': 'resnet18'}),   # the ResNet-18 with pitch moves (the ResNet-34's best on BAVED)
+    'level_mic_cmn_r18_pitch_seed1': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'arch': 'resnet18', 'seed': 1}),
+    'level_mic_cmn_r18_pitch_seed2': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'arch': 'resnet18', 'seed': 2}),
     'level_mic_cmn_audited': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True}),  # the shipped recipe without the suspects
     'level_mic_cmn_audited_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 1}),
     'level_mic_cmn_audited_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 2}),
@@ -110,7 +113,7 @@ def train(lever, folds):
               f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
               f"ECE {a['ece']:.1%} ({time.time() - t:.0f} s)", flush=True)
 
-SEEDED = ('level_mic_cmn', 'level_mic_cmn_pitch', 'level_mic_cmn_c80_pitch', 'level_mic_cmn_pitch_e20', 'level_mic_cmn_r18')   # recipes trained with seeds 42, 1 and 2: ensemble and fusion rows
+SEEDED = ('level_mic_cmn', 'level_mic_cmn_pitch', 'level_mic_cmn_c80_pitch', 'level_mic_cmn_pitch_e20', 'level_mic_cmn_r18', 'level_mic_cmn_r18_pitch')   # recipes trained with seeds 42, 1 and 2: ensemble and fusion rows
 PREDICT_SUFFIX = '_predict'   # results/crosscorpus/<lever>_predict: the lever's fold models through `Predictor`
 
 def predict(lever, folds):

@@ -60,12 +60,15 @@ class TruncatedAudio(UserWarning):
 def atomic_path(path:str|Path, # the file to (re)place
                ): # yields the temporary path to write instead
     "Write a file under a temporary name beside it, renamed into place when the block ends: readers never see half a file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    if not path.parent.is_dir(): path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{threading.get_ident()}.{os.getpid()}.tmp')   # `remove_stale_tmp` reads the pid
+    placed = False
     try:
         yield tmp
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)   # an error or an interruption: nothing half-written stays behind
+        os.replace(tmp, path); placed = True
+    finally:
+        if not placed: tmp.unlink(missing_ok=True)   # an error or an interruption: nothing half-written stays behind
 
 def atomic_write(path:str|Path, # the file to (re)place
                  data:str|bytes, # its whole content
@@ -144,10 +147,10 @@ def _read_blocks(f:sf.SoundFile, frames:int, block:int=1<<16)->np.ndarray:
     while left:
         n = block if left < 0 else min(block, left)
         b = f.read(n, dtype='float32', always_2d=True)   # `read` trims to the frames decoded; `blocks` did not
-        if len(b): out.append(b.mean(axis=1))
+        if len(b): out.append(b[:, 0] if b.shape[1] == 1 else b.mean(axis=1))   # mono: its one channel, no reduction
         if left > 0: left -= len(b)
         if len(b) < n: break
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+    return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros(0, np.float32)
 
 # %% ../nbs/00_core.ipynb #8d770ba2
 def _decode(path:Path, max_seconds:float|None)->tuple[np.ndarray,int,list[str]]:

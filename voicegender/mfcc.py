@@ -237,7 +237,6 @@ def shift_pitch(y:np.ndarray, sr:int=SR,
 def save_jpeg(img:np.ndarray, path:str|Path, quality:int=95):
     "Write a uint8 array as a JPEG, atomically."
     import io
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='JPEG', quality=quality)
     atomic_write(path, buf.getvalue())
 
