@@ -3,7 +3,7 @@ on the same clips; results/crosscorpus.json and the README table.
 
     python bench/crosscorpus.py prepare            # images of every recipe the levers use (.tmp/cc/...), the splits
     python bench/crosscorpus.py train LEVER        # the 3 folds of one lever (resumable), results/crosscorpus/LEVER/
-    python bench/crosscorpus.py baselines          # acoustic statistics + LR/GBM, Resemblyzer + LR, same folds and clips
+    python bench/crosscorpus.py baselines          # acoustic statistics + LR/GBM (also without pyin), Resemblyzer + LR, same folds and clips
     python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
@@ -143,6 +143,9 @@ def predict(lever, folds):
               f"{list(sc['scores'].values())[0]['adults']['balanced_accuracy']:.1%}), {out['no_speech']} clips without speech, "
               f"{out['seconds']} s", flush=True)
 
+PYIN_COLUMNS = ['f0_mean', 'f0_median', 'f0_std', 'voiced_frac']   # the acoustic statistics that need pyin
+YIN_GBM = 'YIN statistics + GBM'   # acoustic statistics + GBM without PYIN_COLUMNS: a cheap third source for the fusion
+
 def baselines():
     from voicegender.core import load_audio
     from voicegender.baselines import (cached_features, acoustic_features, resemblyzer_encoder, resemblyzer_embedding,
@@ -154,9 +157,10 @@ def baselines():
     enc = resemblyzer_encoder()
     feats = {'acoustic': cached_features(wavs, lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0],
              'resemblyzer': cached_features(wavs, lambda p: resemblyzer_embedding(enc, load_audio(p)), WORK/'resemblyzer.npz')[0]}
+    feats['yin'] = feats['acoustic'].drop(columns=PYIN_COLUMNS)   # the same statistics without pyin's (89 ms a clip): YIN's median F0 only
     res = {}
     for name,(feat,model) in {'acoustic statistics + LR': ('acoustic', lr_model), 'acoustic statistics + GBM': ('acoustic', gbm_model),
-                              'Resemblyzer + LR': ('resemblyzer', lr_model)}.items():
+                              'Resemblyzer + LR': ('resemblyzer', lr_model), YIN_GBM: ('yin', gbm_model)}.items():
         folds = [baseline_fold(feats[feat], images, sp, f, model) for f in sorted(sp.fold.unique())]
         res[name] = [{k: v for k,v in r.items() if k not in ('predictions', 'model')} for r in folds]
         pd.concat([r['predictions'] for r in folds]).to_csv(baseline_csv(name), index=False)
@@ -301,9 +305,13 @@ def net_name(lever:str)->str:
     from voicegender.report import net_label
     return net_label(LEVERS[lever][2].get('arch', 'resnet34'))
 
+def yin_fusion_name(recipe:str)->str:
+    "The row of RECIPE's seeds fused with Resemblyzer and the YIN statistics (no pyin)."
+    return f'{net_name(recipe)} {recipe} seeds 42 + 1 + 2 + Resemblyzer + LR + YIN GBM (late fusion)'
+
 def methods()->list:
     "Every row of the table but the peer's: (name, ResNet levers, baselines), whose predictions `mean_folds` combines."
-    from voicegender.report import fusion_name, seed_levers, ensemble_rows, SEED_LEVERS
+    from voicegender.report import fusion_name, seed_levers, ensemble_rows, SEED_LEVERS, SHIPPED_LEVER
     out = [(f'{net_name(l)}, {l}', [l], ()) for l in LEVERS if any((OUT/l).glob('fold*/scores.json'))]
     out += [(f"{net_name(l)}, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
             if any((OUT/(l + PREDICT_SUFFIX)).glob('fold*/scores.json'))]
@@ -314,11 +322,13 @@ def methods()->list:
         if all((OUT/l).is_dir() for l in seed_levers(recipe)):
             out += [(name, list(seed_levers(recipe)), b) for name,b in zip(ensemble_rows(recipe, net_name(recipe)), [(), ('Resemblyzer + LR',),
                                                                            ('Resemblyzer + LR', 'acoustic statistics + GBM')])]
+            if recipe == SHIPPED_LEVER: out += [(yin_fusion_name(recipe), list(seed_levers(recipe)), ('Resemblyzer + LR', YIN_GBM))]
     for recipe in SEEDED:   # the seeds' fold models through `predict`'s path, where they were run (`predict`)
         through = [l + PREDICT_SUFFIX for l in seed_levers(recipe)]
         if all((OUT/l).is_dir() for l in through):
             out += [(f'{name}, through predict', through, b) for name,b in zip(ensemble_rows(recipe, net_name(recipe))[:2],
                                                                                 [(), ('Resemblyzer + LR',)])]
+            if recipe == SHIPPED_LEVER: out += [(f'{yin_fusion_name(recipe)}, through predict', through, ('Resemblyzer + LR', YIN_GBM))]
     return out
 
 def summary_table(rows:list)->str:

@@ -39,3 +39,10 @@ def test_transfer_threshold_is_the_lowest_corpus_threshold():
 
 def test_rows_name_their_network():
     assert cc.net_name('level_mic_cmn') == 'ResNet-34' and cc.net_name('level_mic_cmn_r18') == 'ResNet-18'
+
+def test_each_baseline_has_its_own_predictions_file():
+    "The baselines' names map to distinct CSVs (the YIN variant must not overwrite the acoustic GBM's), and the YIN set keeps YIN's F0."
+    from voicegender.baselines import ACOUSTIC_COLUMNS
+    names = ['acoustic statistics + LR', 'acoustic statistics + GBM', 'Resemblyzer + LR', cc.YIN_GBM]
+    assert len({cc.baseline_csv(n) for n in names}) == len(names)
+    assert set(cc.PYIN_COLUMNS) < set(ACOUSTIC_COLUMNS) and 'f0_yin_median' not in cc.PYIN_COLUMNS
