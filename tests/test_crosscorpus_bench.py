@@ -46,3 +46,11 @@ def test_each_baseline_has_its_own_predictions_file():
     names = ['acoustic statistics + LR', 'acoustic statistics + GBM', 'Resemblyzer + LR', cc.YIN_GBM]
     assert len({cc.baseline_csv(n) for n in names}) == len(names)
     assert set(cc.PYIN_COLUMNS) < set(ACOUSTIC_COLUMNS) and 'f0_yin_median' not in cc.PYIN_COLUMNS
+
+def test_calibration_floor_scores():
+    "The floor probe's balanced accuracy is the mean of the two recalls; its ECE is zero for sure, right answers."
+    spec = importlib.util.spec_from_file_location('calfloor', ROOT/'bench/calibration_floor.py'); cf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cf)
+    g = pd.Series(['female', 'female', 'male', 'male', 'male', 'male'])
+    assert cf.balanced(np.array([0.9, 0.2, 0.1, 0.1, 0.1, 0.8]), g) == (0.5 + 0.75)/2
+    assert cf.ece(np.array([1., 1., 0., 0., 0., 0.]), g) == 0.0 and cf.ece(np.array([.9, .9, .1, .1, .1, .1]), g) > 0.09
