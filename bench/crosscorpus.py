@@ -7,6 +7,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
+    python bench/crosscorpus.py noise3 LEVER       # would a third source (the YIN statistics' GBM) help LEVER's Resemblyzer fusion?
     python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
     python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
@@ -562,10 +563,43 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
                                     mean_over_corpora=mean), indent=1))
     print(f"wrote {dest}")
 
+def noise3(lever, n=2000, seed=0):
+    """Would a third source help the shipped `--fusion`? Speaker bootstrap as in `noise`, per held-out corpus (adults):
+    LEVER alone, fused with Resemblyzer + LR (`predict --fusion`), and fused with Resemblyzer + LR and the YIN
+    statistics' GBM (no pyin), each the plain mean of the sources' calibrated p(female), answered at 0.5. The 95 %
+    intervals of the three-source fusion's lead over LEVER and over the two-source fusion, same redraws.
+    Writes results/crosscorpus_fusion3_LEVER.json."""
+    from sklearn.metrics import balanced_accuracy_score
+    from voicegender.data import ADULT_AGE
+    bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k})
+          for b,k in (('Resemblyzer + LR', 'p_r'), (YIN_GBM, 'p_y'))]
+    rng, out, leads = np.random.default_rng(seed), {}, {'over_lever': [], 'over_fusion': []}
+    for d in sorted((OUT/lever).glob('fold*')):
+        r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav')
+        r = r[~(r.age < ADULT_AGE)].assign(two=lambda t: (t.p_female + t.p_r)/2, three=lambda t: (t.p_female + t.p_r + t.p_y)/3)
+        y = (r.gender == 'female').values; cols = ('p_female', 'two', 'three')
+        ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
+        draws = np.array([[ba(c, idx) for c in cols] for idx in redraws(speaker_rows(r), n, rng)])
+        full = np.arange(len(r)); o = out[r.corpus.iloc[0]] = {c: ba(c, full) for c in cols}
+        for k,j in (('over_lever', 0), ('over_fusion', 1)):
+            lead = draws[:, 2] - draws[:, j]; leads[k].append(lead)
+            o[k] = dict(lead=float(o['three'] - o[cols[j]]), lead_95=[float(np.percentile(lead, 2.5)), float(np.percentile(lead, 97.5))])
+        print(f"{r.corpus.iloc[0]}: {lever} {o['p_female']:.1%}, + Resemblyzer {o['two']:.1%}, + Resemblyzer + YIN GBM {o['three']:.1%}; "
+              + '; '.join(f"lead {k.replace('_', ' ')} {o[k]['lead']:+.1%} (95 % {o[k]['lead_95'][0]:+.1%} to {o[k]['lead_95'][1]:+.1%})"
+                          for k in leads), flush=True)
+    mean = {k: dict(lead=float(np.mean([o[k]['lead'] for o in out.values()])),
+                    lead_95=[float(np.percentile(np.mean(v, 0), 2.5)), float(np.percentile(np.mean(v, 0), 97.5))]) for k,v in leads.items()}
+    print('mean over the corpora: ' + '; '.join(f"lead {k.replace('_', ' ')} {m['lead']:+.1%} (95 % {m['lead_95'][0]:+.1%} to "
+                                              f"{m['lead_95'][1]:+.1%})" for k,m in mean.items()))
+    dest = ROOT/f'results/crosscorpus_fusion3_{lever}.json'
+    dest.write_text(json.dumps(dict(lever=lever, sources=['Resemblyzer + LR', YIN_GBM], draws=n, seed=seed, corpora=out,
+                                    mean_over_corpora=mean), indent=1))
+    print(f"wrote {dest}")
+
 def cost(n=60, seed=0):
     """Milliseconds a clip, one thread, on `n` test clips drawn at random: the shipped model's whole answer
     (`Predictor.predict_file`), and the features each fusion adds (Resemblyzer's embedding; the acoustic statistics,
-    pyin F0 included), each from the decoded audio. Writes results/fusion_cost.json."""
+    pyin F0 included, and without pyin), each from the decoded audio. Writes results/fusion_cost.json."""
     import torch; torch.set_num_threads(1)
     from voicegender.core import load_audio
     from voicegender.baselines import acoustic_features, resemblyzer_encoder, resemblyzer_embedding
@@ -579,16 +613,17 @@ def cost(n=60, seed=0):
     res = dict(clips=n, audio_s_mean=round(float(np.mean([len(y) for y in ys]))/16_000, 2), threads=1,
                ms_per_clip={'shipped model (predict_file)': ms(pred.predict_file, wavs),
                             'Resemblyzer embedding': ms(lambda y: resemblyzer_embedding(enc, y), ys),
-                            'acoustic statistics (pyin, YIN, spectral, MFCC)': ms(acoustic_features, ys)})
+                            'acoustic statistics (pyin, YIN, spectral, MFCC)': ms(acoustic_features, ys),
+                            'YIN statistics (YIN, spectral, MFCC; no pyin)': ms(lambda y: acoustic_features(y, pyin=False), ys)})
     print(json.dumps(res, indent=1)); (ROOT/'results/fusion_cost.json').write_text(json.dumps(res, indent=1))
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'ship_fusion', 'cost', 'audit', 'groups', 'compare', 'coverage'])
+    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'audit', 'groups', 'compare', 'coverage'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('against', nargs='?', default='level_mic_cmn')
     p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
