@@ -12,14 +12,14 @@ from .core import *
 from .data import load_splits
 
 # %% auto #0
-__all__ = ['RESULT_COLUMNS', 'PITCH_SPLIT_HZ', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 'CV_MEL', 'PARTS',
+__all__ = ['RESULT_COLUMNS', 'GBM_FORMAT', 'PITCH_SPLIT_HZ', 'ACOUSTIC', 'ACOUSTIC_GROUPS', 'ACOUSTIC_COLUMNS', 'CV_MEL', 'PARTS',
            'update_results_row', 'fold_rows', 'speaker_votes', 'score_probs', 'lr_model', 'mlp_model', 'gbm_model',
-           'FoldEnsemble', 'Frozen', 'fit_folds', 'result_row', 'n_params', 'cached_features', 'resemblyzer_encoder',
-           'resemblyzer_embedding', 'plot_embeddings_2d', 'suspect_speakers', 'pitch_labels', 'consensus_suspects',
-           'pitch_features', 'acoustic_features', 'kaggle_voice', 'holdout_vote', 'cv_mel_vector', 'load_cv_mel',
-           'log_mel', 'cv_model', 'cv_train_test', 'median_ms', 'BaselineData', 'majority_baseline',
-           'resemblyzer_baselines', 'acoustic_baselines', 'commonvoice_baselines', 'fusion_baselines',
-           'kaggle_baselines', 'run_baselines', 'cli_baselines']
+           'gbm_to_dict', 'gbm_proba', 'FoldEnsemble', 'Frozen', 'fit_folds', 'result_row', 'n_params',
+           'cached_features', 'resemblyzer_encoder', 'resemblyzer_embedding', 'plot_embeddings_2d', 'suspect_speakers',
+           'pitch_labels', 'consensus_suspects', 'pitch_features', 'acoustic_features', 'kaggle_voice', 'holdout_vote',
+           'cv_mel_vector', 'load_cv_mel', 'log_mel', 'cv_model', 'cv_train_test', 'median_ms', 'BaselineData',
+           'majority_baseline', 'resemblyzer_baselines', 'acoustic_baselines', 'commonvoice_baselines',
+           'fusion_baselines', 'kaggle_baselines', 'run_baselines', 'cli_baselines']
 
 # %% ../nbs/06_baselines.ipynb #b50b83e9
 RESULT_COLUMNS = ['method', 'params', 'pretrained_weights_loaded', 'clip_acc_mean', 'clip_acc_std', 'speaker_acc',
@@ -130,6 +130,45 @@ def gbm_model(seed:int=0, min_samples_leaf:int=20):
     "Histogram gradient boosting (handles missing values itself)."
     from sklearn.ensemble import HistGradientBoostingClassifier
     return HistGradientBoostingClassifier(min_samples_leaf=min_samples_leaf, random_state=seed)
+
+# %% ../nbs/06_baselines.ipynb #338f79d1
+GBM_FORMAT = 'voicegender-gbm/1'
+_GBM_NODE_FIELDS = ('feature_idx', 'num_threshold', 'missing_go_to_left', 'left', 'right', 'is_leaf', 'value')
+
+def gbm_to_dict(model, # a fitted binary `HistGradientBoostingClassifier` (alone or last in a pipeline), numeric features
+               )->dict: # JSON-ready: format, classes, baseline, trees (one dict of node arrays each)
+    "A fitted GBM as plain numbers: what `gbm_proba` needs to score it again, no pickle."
+    gbm = model[-1] if hasattr(model, 'steps') else model
+    if len(gbm.classes_) != 2: raise ValueError(f"gbm_to_dict: a binary classifier is needed, not {len(gbm.classes_)} classes")
+    if hasattr(model, 'steps') and len(model.steps) > 1: raise ValueError("gbm_to_dict: only a GBM alone (no preprocessing steps)")
+    trees = []
+    for (t,) in gbm._predictors:
+        n = t.nodes
+        if n['is_categorical'].any(): raise ValueError("gbm_to_dict: categorical splits are not supported")
+        trees.append({f: n[f].tolist() for f in _GBM_NODE_FIELDS})
+    return dict(format=GBM_FORMAT, classes=np.asarray(gbm.classes_).tolist(), n_features=int(gbm.n_features_in_),
+                baseline=float(np.ravel(gbm._baseline_prediction)[0]), trees=trees)
+
+def gbm_proba(d:dict, # from `gbm_to_dict` (e.g. read from JSON)
+              X:np.ndarray, # (n, n_features); NaN allowed (each split sends it where training did)
+             )->np.ndarray: # (n, 2) probabilities, in `d['classes']` order
+    "Score a GBM kept as plain numbers, as `predict_proba` of the model it came from."
+    if d.get('format') != GBM_FORMAT: raise ValueError(f"not a voicegender GBM (format {d.get('format')!r})")
+    X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[1] != d['n_features']: raise ValueError(f"gbm_proba: X must be (n, {d['n_features']}), not {X.shape}")
+    raw = np.full(len(X), d['baseline'])
+    rows = np.arange(len(X))
+    for t in d['trees']:
+        feat, thr, miss = np.asarray(t['feature_idx']), np.asarray(t['num_threshold'], np.float64), np.asarray(t['missing_go_to_left'], bool)
+        left, right, leaf, value = np.asarray(t['left']), np.asarray(t['right']), np.asarray(t['is_leaf'], bool), np.asarray(t['value'])
+        node = np.zeros(len(X), int)
+        while not leaf[node].all():
+            x = X[rows, feat[node]]
+            go_left = np.where(np.isnan(x), miss[node], x <= thr[node])
+            node = np.where(leaf[node], node, np.where(go_left, left[node], right[node]))
+        raw += value[node]
+    p1 = 1/(1 + np.exp(-raw))
+    return np.stack([1 - p1, p1], 1)
 
 # %% ../nbs/06_baselines.ipynb #4291ed4a
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
