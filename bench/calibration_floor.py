@@ -22,8 +22,8 @@ FLOOR = 1.0
 
 def balanced(p_female:np.ndarray, gender:pd.Series)->float:
     "Mean of female and male recall, answers at 0.5."
-    f = (gender == 'female').to_numpy()
-    return float(np.mean([(p_female[f] >= .5).mean(), (p_female[~f] < .5).mean()]))
+    from sklearn.metrics import balanced_accuracy_score
+    return float(balanced_accuracy_score((gender == 'female').to_numpy(), p_female >= .5))
 
 def ece(p_female:np.ndarray, gender:pd.Series)->float:
     from voicegender.calibrate import expected_calibration_error

@@ -457,12 +457,21 @@ def redraws(groups:dict, n:int, rng):
     for _ in range(n):
         yield np.concatenate([groups[g][k] for g in groups for k in rng.integers(0, len(groups[g]), len(groups[g]))])
 
+def redrawn(r:pd.DataFrame, # one held-out corpus' adult clips: gender, speaker and the p(female) columns
+            cols:list, n:int, rng)->tuple[dict,np.ndarray]: # ({col: balanced accuracy}, (n, len(cols)) on the redraws)
+    "Balanced accuracy (answer at 0.5) of each column of R on all its speakers and on `n` speaker redraws, the same for every column."
+    from sklearn.metrics import balanced_accuracy_score
+    y = (r.gender == 'female').values
+    ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
+    return {c: ba(c, np.arange(len(r))) for c in cols}, np.array([[ba(c, idx) for c in cols] for idx in redraws(speaker_rows(r), n, rng)])
+
+def interval_95(x)->list: return [float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))]
+
 def compare(a:str, b:str, n=2000, seed=0):
     """Is recipe A's three-seed ensemble ahead of recipe B's on corpora they never heard? Per held-out corpus (adults),
     the balanced clip accuracy of each (mean of the seeds' calibrated p(female), answer at 0.5) and the 95 % interval
     of A's lead when the test speakers are redrawn (paired, within each gender), per corpus and for the mean over the
     corpora. Writes results/crosscorpus_compare_A_vs_B.json."""
-    from sklearn.metrics import balanced_accuracy_score
     from voicegender.data import ADULT_AGE
     from voicegender.report import seed_levers
     rng, out, leads = np.random.default_rng(seed), {}, []
@@ -471,17 +480,15 @@ def compare(a:str, b:str, n=2000, seed=0):
              for k in (a, b)}
         r = pd.read_csv(OUT/a/f'fold{f}'/'test_predictions.csv').assign(p_a=p[a], p_b=p[b])
         if not (pd.read_csv(OUT/b/f'fold{f}'/'test_predictions.csv').wav == r.wav).all(): raise SystemExit(f"fold {f}: not the same clips")
-        r = r[~(r.age < ADULT_AGE)].reset_index(drop=True); y = (r.gender == 'female').values
-        ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
-        lead = np.array([ba('p_a', idx) - ba('p_b', idx) for idx in redraws(speaker_rows(r), n, rng)]); leads.append(lead)
-        full = np.arange(len(r))
-        out[r.corpus.iloc[0]] = dict(a=ba('p_a', full), b=ba('p_b', full), lead=ba('p_a', full) - ba('p_b', full),
-                                     lead_95=[float(np.percentile(lead, 2.5)), float(np.percentile(lead, 97.5))])
+        r = r[~(r.age < ADULT_AGE)].reset_index(drop=True)
+        full, draws = redrawn(r, ['p_a', 'p_b'], n, rng)
+        lead = draws[:, 0] - draws[:, 1]; leads.append(lead)
+        out[r.corpus.iloc[0]] = dict(a=full['p_a'], b=full['p_b'], lead=full['p_a'] - full['p_b'], lead_95=interval_95(lead))
         o = out[r.corpus.iloc[0]]
         print(f"{r.corpus.iloc[0]}: {a} {o['a']:.1%}, {b} {o['b']:.1%}, lead {o['lead']:+.1%} "
               f"(95 % {o['lead_95'][0]:+.1%} to {o['lead_95'][1]:+.1%})")
     pooled = np.mean(leads, 0)
-    mean = dict(lead=float(np.mean([o['lead'] for o in out.values()])), lead_95=[float(np.percentile(pooled, 2.5)), float(np.percentile(pooled, 97.5))])
+    mean = dict(lead=float(np.mean([o['lead'] for o in out.values()])), lead_95=interval_95(pooled))
     print(f"mean over the corpora: lead {mean['lead']:+.1%} (95 % {mean['lead_95'][0]:+.1%} to {mean['lead_95'][1]:+.1%})")
     dest = ROOT/f'results/crosscorpus_compare_{a}_vs_{b}.json'
     dest.write_text(json.dumps(dict(a=a, b=b, draws=n, seed=seed, corpora=out, mean_over_corpora=mean), indent=1, default=float))
@@ -530,23 +537,17 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
     baseline, and of the baseline, when the corpus' test speakers are redrawn with replacement (within each gender);
     the 95 % interval of the fusion's lead over LEVER, per corpus and for the mean over the corpora. Writes results/crosscorpus_noise.json (another lever:
     results/crosscorpus_noise_LEVER.json)."""
-    from sklearn.metrics import balanced_accuracy_score
     from voicegender.data import ADULT_AGE
     b = pd.read_csv(baseline_csv(f'{baseline} + LR'))[['wav', 'p_female']]
     rng, out, leads = np.random.default_rng(seed), {}, []
     for d in sorted((OUT/lever).glob('fold*')):
         r = pd.read_csv(d/'test_predictions.csv').merge(b, on='wav', suffixes=('', '_b'))
         r = r[~(r.age < ADULT_AGE)].assign(fused=lambda t: (t.p_female + t.p_female_b)/2)
-        y = (r.gender == 'female').values
-        ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
-        groups = speaker_rows(r)
-        draws = np.array([[ba('p_female', idx), ba('fused', idx), ba('p_female_b', idx)] for idx in redraws(groups, n, rng)])
-        full = np.arange(len(r))
+        full, draws = redrawn(r, ['p_female', 'fused', 'p_female_b'], n, rng)
         lead = draws[:, 1] - draws[:, 0]; leads.append(lead)
-        out[r.corpus.iloc[0]] = dict(speakers={g: len(v) for g,v in groups.items()}, clips=len(r),
-            lever=ba('p_female', full), fusion=ba('fused', full), baseline=ba('p_female_b', full),
-            fusion_lead=float(ba('fused', full) - ba('p_female', full)),
-            fusion_lead_95=[float(np.percentile(lead, 2.5)), float(np.percentile(lead, 97.5))],
+        out[r.corpus.iloc[0]] = dict(speakers={g: len(v) for g,v in speaker_rows(r).items()}, clips=len(r),
+            lever=full['p_female'], fusion=full['fused'], baseline=full['p_female_b'],
+            fusion_lead=float(full['fused'] - full['p_female']), fusion_lead_95=interval_95(lead),
             p_fusion_not_ahead=float((lead <= 0).mean()))
         o = out[r.corpus.iloc[0]]
         print(f"{r.corpus.iloc[0]}: {lever} {o['lever']:.1%}, fusion {o['fusion']:.1%}, {baseline} {o['baseline']:.1%}; "
@@ -554,7 +555,7 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
               f"share of draws not ahead {o['p_fusion_not_ahead']:.3f})")
     pooled = np.mean(leads, 0)   # draw by draw, each corpus' speakers redrawn independently: the mean lead over the corpora
     mean = dict(fusion_lead=float(np.mean([o['fusion_lead'] for o in out.values()])),
-                fusion_lead_95=[float(np.percentile(pooled, 2.5)), float(np.percentile(pooled, 97.5))],
+                fusion_lead_95=interval_95(pooled),
                 p_fusion_not_ahead=float((pooled <= 0).mean()))
     print(f"mean over the {len(out)} corpora: fusion lead {mean['fusion_lead']:+.1%} (95 % {mean['fusion_lead_95'][0]:+.1%} to "
           f"{mean['fusion_lead_95'][1]:+.1%}; share of draws not ahead {mean['p_fusion_not_ahead']:.3f})")
@@ -569,7 +570,6 @@ def noise3(lever, n=2000, seed=0):
     statistics' GBM (no pyin), each the plain mean of the sources' calibrated p(female), answered at 0.5. The 95 %
     intervals of the three-source fusion's lead over LEVER and over the two-source fusion, same redraws.
     Writes results/crosscorpus_fusion3_LEVER.json."""
-    from sklearn.metrics import balanced_accuracy_score
     from voicegender.data import ADULT_AGE
     bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k})
           for b,k in (('Resemblyzer + LR', 'p_r'), (YIN_GBM, 'p_y'))]
@@ -577,18 +577,16 @@ def noise3(lever, n=2000, seed=0):
     for d in sorted((OUT/lever).glob('fold*')):
         r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav')
         r = r[~(r.age < ADULT_AGE)].assign(two=lambda t: (t.p_female + t.p_r)/2, three=lambda t: (t.p_female + t.p_r + t.p_y)/3)
-        y = (r.gender == 'female').values; cols = ('p_female', 'two', 'three')
-        ba = lambda col, idx: balanced_accuracy_score(y[idx], r[col].values[idx] >= 0.5)
-        draws = np.array([[ba(c, idx) for c in cols] for idx in redraws(speaker_rows(r), n, rng)])
-        full = np.arange(len(r)); o = out[r.corpus.iloc[0]] = {c: ba(c, full) for c in cols}
+        cols = ('p_female', 'two', 'three')
+        full, draws = redrawn(r, cols, n, rng); o = out[r.corpus.iloc[0]] = full
         for k,j in (('over_lever', 0), ('over_fusion', 1)):
             lead = draws[:, 2] - draws[:, j]; leads[k].append(lead)
-            o[k] = dict(lead=float(o['three'] - o[cols[j]]), lead_95=[float(np.percentile(lead, 2.5)), float(np.percentile(lead, 97.5))])
+            o[k] = dict(lead=float(o['three'] - o[cols[j]]), lead_95=interval_95(lead))
         print(f"{r.corpus.iloc[0]}: {lever} {o['p_female']:.1%}, + Resemblyzer {o['two']:.1%}, + Resemblyzer + YIN GBM {o['three']:.1%}; "
               + '; '.join(f"lead {k.replace('_', ' ')} {o[k]['lead']:+.1%} (95 % {o[k]['lead_95'][0]:+.1%} to {o[k]['lead_95'][1]:+.1%})"
                           for k in leads), flush=True)
     mean = {k: dict(lead=float(np.mean([o[k]['lead'] for o in out.values()])),
-                    lead_95=[float(np.percentile(np.mean(v, 0), 2.5)), float(np.percentile(np.mean(v, 0), 97.5))]) for k,v in leads.items()}
+                    lead_95=interval_95(np.mean(v, 0))) for k,v in leads.items()}
     print('mean over the corpora: ' + '; '.join(f"lead {k.replace('_', ' ')} {m['lead']:+.1%} (95 % {m['lead_95'][0]:+.1%} to "
                                               f"{m['lead_95'][1]:+.1%})" for k,m in mean.items()))
     dest = ROOT/f'results/crosscorpus_fusion3_{lever}.json'

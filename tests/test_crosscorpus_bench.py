@@ -54,3 +54,12 @@ def test_calibration_floor_scores():
     g = pd.Series(['female', 'female', 'male', 'male', 'male', 'male'])
     assert cf.balanced(np.array([0.9, 0.2, 0.1, 0.1, 0.1, 0.8]), g) == (0.5 + 0.75)/2
     assert cf.ece(np.array([1., 1., 0., 0., 0., 0.]), g) == 0.0 and cf.ece(np.array([.9, .9, .1, .1, .1, .1]), g) > 0.09
+
+def test_redrawn_scores_every_column_on_the_same_speaker_redraws():
+    "The speaker bootstrap behind compare/noise/noise3: a right column scores 1 on every redraw, 'always female' 0.5."
+    r = pd.DataFrame(dict(speaker=['a', 'a', 'b', 'c', 'c', 'd'], gender=['female', 'female', 'female', 'male', 'male', 'male']))
+    r = r.assign(right=(r.gender == 'female').astype(float), female=1.0)
+    full, draws = cc.redrawn(r, ['right', 'female'], 50, np.random.default_rng(0))
+    assert full == {'right': 1.0, 'female': 0.5} and draws.shape == (50, 2)
+    assert (draws[:, 0] == 1).all() and (draws[:, 1] == 0.5).all()
+    assert cc.interval_95(np.arange(101)) == [2.5, 97.5]
