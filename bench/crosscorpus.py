@@ -8,7 +8,8 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
     python bench/crosscorpus.py noise LEVER        # is LEVER + Resemblyzer fusion ahead of LEVER alone beyond the noise?
     python bench/crosscorpus.py noise3 LEVER       # would a third source (the YIN statistics' GBM) help LEVER's Resemblyzer fusion?
-    python bench/crosscorpus.py ship_fusion        # the Resemblyzer + LR head of `predict --fusion`, on the shipped split
+    python bench/crosscorpus.py noise3 LEVER_predict --predict-input   # the same as `predict --fusion` runs it
+    python bench/crosscorpus.py ship_fusion        # the heads of `predict --fusion` (Resemblyzer + LR, YIN GBM), on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
     python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
     python bench/crosscorpus.py groups             # failure groups: recall by pitch band, age band and BAVED emotion level
@@ -144,13 +145,38 @@ def predict(lever, folds):
               f"{list(sc['scores'].values())[0]['adults']['balanced_accuracy']:.1%}), {out['no_speech']} clips without speech, "
               f"{out['seconds']} s", flush=True)
 
-PYIN_COLUMNS = ['f0_mean', 'f0_median', 'f0_std', 'voiced_frac']   # the acoustic statistics that need pyin
-YIN_GBM = 'YIN statistics + GBM'   # acoustic statistics + GBM without PYIN_COLUMNS: a cheap third source for the fusion
+YIN_GBM = 'YIN statistics + GBM'   # acoustic statistics + GBM without pyin's (`baselines.YIN_COLUMNS`): a cheap third source for the fusion
+# the fusion heads as `predict --fusion` runs them: fitted on what `Predictor.head_input` gives them (level steadied, the
+# speech span), not on the whole clip as read from disk
+HEAD_BASELINES = {'resemblyzer': 'Resemblyzer + LR (predict input)', 'yin': 'YIN statistics + GBM (predict input)'}
+HEADS_CACHE = {'resemblyzer': WORK/'heads_predict_input_resemblyzer.npz', 'yin': WORK/'heads_predict_input_yin.csv'}
+
+def head_features()->dict: # {'resemblyzer': features, 'yin': features}, indexed by wav
+    """Both heads' features of every clip of the cross-corpus folds and of the shipped split, computed as `predict
+    --fusion` does: on `Predictor.head_input` of the shipped model's recipe (a clip without speech: its whole prepared
+    signal). Cached in .tmp/cc, resumable."""
+    from voicegender.core import load_audio
+    from voicegender.baselines import cached_features, resemblyzer_encoder, resemblyzer_embedding, yin_features, YIN_COLUMNS
+    from voicegender.crosscorpus import clip_images, fold_images
+    from voicegender.data import load_splits
+    from voicegender.deploy import Predictor
+    images = clip_images(clips_table(), WORK/'c40m80_level_cmn')
+    wavs = sorted({w for sp in map(load_splits, (SPLITS, HOLDOUT)) for f in sorted(sp.fold.unique()) for w in fold_images(images, sp, f).wav})
+    pred, enc = Predictor(threads=1), resemblyzer_encoder()
+    def heard(w):
+        y = load_audio(w); x = pred.head_input(y)
+        return pred.prepared(y)[1] if x is None else x
+    recipe = dict(level=bool(pred.recipe.get('level')), vad=pred.vad, min_speech=pred.min_speech)
+    out = {'resemblyzer': cached_features(wavs, lambda w: resemblyzer_embedding(enc, heard(w)), HEADS_CACHE['resemblyzer'], recipe=recipe),
+           'yin': cached_features(wavs, lambda w: yin_features(heard(w)), HEADS_CACHE['yin'], columns=YIN_COLUMNS, recipe=recipe)}
+    for k,(X, err) in out.items():
+        if err: print(f"{k}: {len(err)} clips failed, e.g. {next(iter(err.items()))}")
+    return {k: X for k,(X, err) in out.items()}
 
 def baselines():
     from voicegender.core import load_audio
     from voicegender.baselines import (cached_features, acoustic_features, resemblyzer_encoder, resemblyzer_embedding,
-                                       lr_model, gbm_model)
+                                       lr_model, gbm_model, YIN_COLUMNS)
     from voicegender.crosscorpus import clip_images, baseline_fold, fold_images
     from voicegender.data import load_splits
     sp = load_splits(SPLITS); images = clip_images(clips_table(), WORK/'c40m80_level')
@@ -158,10 +184,13 @@ def baselines():
     enc = resemblyzer_encoder()
     feats = {'acoustic': cached_features(wavs, lambda p: acoustic_features(load_audio(p)), WORK/'acoustic.csv')[0],
              'resemblyzer': cached_features(wavs, lambda p: resemblyzer_embedding(enc, load_audio(p)), WORK/'resemblyzer.npz')[0]}
-    feats['yin'] = feats['acoustic'].drop(columns=PYIN_COLUMNS)   # the same statistics without pyin's (89 ms a clip): YIN's median F0 only
+    feats['yin'] = feats['acoustic'][YIN_COLUMNS]   # the same statistics without pyin's (89 ms a clip): YIN's median F0 only
+    feats.update({f'{k} (predict input)': v for k,v in head_features().items()})
     res = {}
     for name,(feat,model) in {'acoustic statistics + LR': ('acoustic', lr_model), 'acoustic statistics + GBM': ('acoustic', gbm_model),
-                              'Resemblyzer + LR': ('resemblyzer', lr_model), YIN_GBM: ('yin', gbm_model)}.items():
+                              'Resemblyzer + LR': ('resemblyzer', lr_model), YIN_GBM: ('yin', gbm_model),
+                              HEAD_BASELINES['resemblyzer']: ('resemblyzer (predict input)', lr_model),
+                              HEAD_BASELINES['yin']: ('yin (predict input)', gbm_model)}.items():
         folds = [baseline_fold(feats[feat], images, sp, f, model) for f in sorted(sp.fold.unique())]
         res[name] = [{k: v for k,v in r.items() if k not in ('predictions', 'model')} for r in folds]
         pd.concat([r['predictions'] for r in folds]).to_csv(baseline_csv(name), index=False)
@@ -194,7 +223,8 @@ def peer_folds(csv=ROOT/'results/peer_inaseg.csv', suspects:list|None=None):
     return folds
 
 def baseline_csv(name:str)->Path: # 'acoustic statistics + GBM' -> baseline_acoustic_gbm_model.csv
-    return OUT/f"baseline_{name.split()[0].lower()}_{name.split('+')[-1].strip().lower()}_model.csv"
+    import re
+    return OUT/f"baseline_{name.split()[0].lower()}_{re.sub(r'[^a-z0-9]+', '_', name.split('+')[-1].lower()).strip('_')}_model.csv"
 
 def mean_folds(levers:list, baselines:tuple=(), suspects:list|None=None):
     """Ensembles and late fusion: per fold, the mean of the calibrated p(female) of the ResNets of `levers` on the same
@@ -329,7 +359,10 @@ def methods()->list:
         if all((OUT/l).is_dir() for l in through):
             out += [(f'{name}, through predict', through, b) for name,b in zip(ensemble_rows(recipe, net_name(recipe))[:2],
                                                                                 [(), ('Resemblyzer + LR',)])]
-            if recipe == SHIPPED_LEVER: out += [(f'{yin_fusion_name(recipe)}, through predict', through, ('Resemblyzer + LR', YIN_GBM))]
+            if recipe == SHIPPED_LEVER:
+                out += [(f'{yin_fusion_name(recipe)}, through predict', through, ('Resemblyzer + LR', YIN_GBM)),
+                        (f"{ensemble_rows(recipe, net_name(recipe))[1]}, as predict --fusion", through, (HEAD_BASELINES['resemblyzer'],)),
+                        (f'{yin_fusion_name(recipe)}, as predict --fusion resemblyzer,yin', through, tuple(HEAD_BASELINES.values()))]
     return out
 
 def summary_table(rows:list)->str:
@@ -352,8 +385,9 @@ KEY_NOTE = "Cells: balanced accuracy (speakers right by majority; coverage / acc
 
 def key_methods()->tuple:
     "The rows the README shows in full: the shipped recipe's seeds, their ensemble and fusions, and the peer."
-    from voicegender.report import SEED_LEVERS, ENSEMBLE_ROWS
-    return (*(f'{net_name(l)}, {l}' for l in SEED_LEVERS), *ENSEMBLE_ROWS, 'inaSpeechSegmenter 0.6.8 (peer)')
+    from voicegender.report import SEED_LEVERS, ENSEMBLE_ROWS, SHIPPED_LEVER
+    as_predict = (f"{ENSEMBLE_ROWS[1]}, as predict --fusion", f'{yin_fusion_name(SHIPPED_LEVER)}, as predict --fusion resemblyzer,yin')
+    return (*(f'{net_name(l)}, {l}' for l in SEED_LEVERS), *ENSEMBLE_ROWS, *as_predict, 'inaSpeechSegmenter 0.6.8 (peer)')
 
 def table():
     from voicegender.crosscorpus import scores_rows, markdown_table, AUDITED
@@ -408,43 +442,44 @@ def ship(lever):
                                        f"coverage {s['coverage']:.0%} at {s['answered_accuracy']:.1%}, ECE {s['ece']:.1%}")
 
 def ship_fusion():
-    """Fit the Resemblyzer + LR head on the shipped model's training speakers, calibrate it on its validation speakers
-    (the rule of the cross-corpus fusion rows), write it beside the shipped model as JSON, and score the held-out
-    speakers with the shipped model alone and fused, through `Predictor` (the path `predict` takes)."""
-    from voicegender.core import load_audio, SHIPPED_MODEL, read_model_file
-    from voicegender.baselines import cached_features, resemblyzer_encoder, resemblyzer_embedding, lr_model
+    """Fit the fusion heads of `predict --fusion` (Resemblyzer + LR; the YIN statistics' GBM) on the shipped model's
+    training speakers, on what `predict` gives them (`head_features`), calibrate each on the validation speakers (the
+    rule of the cross-corpus fusion rows), write them beside the shipped model as JSON (no pickle), and score the
+    held-out speakers through `Predictor` (the path `predict` takes): the model alone and with each set of heads."""
+    from voicegender.core import SHIPPED_MODEL, read_model_file, atomic_write
+    from voicegender.baselines import lr_model, gbm_model, gbm_to_dict, YIN_COLUMNS
     from voicegender.crosscorpus import clip_images, baseline_fold, corpus_scores
     from voicegender.data import load_splits
-    from voicegender.deploy import Predictor, FUSION_HEAD, FUSION_FORMAT
+    from voicegender.deploy import Predictor, FUSION_HEADS, FUSION_FORMAT
     sp = load_splits(HOLDOUT); images = clip_images(clips_table(), WORK/'c40m80_level_cmn')
-    from voicegender.crosscorpus import fold_images
-    wavs = sorted(fold_images(images, sp, 0).wav)
-    enc = resemblyzer_encoder()
-    feats = cached_features(wavs, lambda p: resemblyzer_embedding(enc, load_audio(p)), WORK/'resemblyzer.npz')[0]
-    r = baseline_fold(feats, images, sp, 0, lr_model)
-    pipe = r['model']; scaler, lr = pipe[-2], pipe[-1]
-    settings, _ = read_model_file(SHIPPED_MODEL)
-    head = dict(format=FUSION_FORMAT, embedding='resemblyzer VoiceEncoder, 256 values (voicegender.baselines.resemblyzer_embedding)',
-                mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(), coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]),
-                temperature=float(r['calibration']['temperature']), threshold=float(r['calibration']['threshold']),
-                model_sha256=settings['weights_sha256'],
-                rule='p_female = mean of the model\'s and this head\'s calibrated p(female); uncertain below the mean of their thresholds',
-                training=dict(split=str(HOLDOUT.relative_to(ROOT)), fold=0, clips=int((r['predictions'].role == 'test').sum()),
-                              calibration=r['calibration']))
-    from voicegender.core import atomic_write
-    atomic_write(FUSION_HEAD, json.dumps(head, indent=1))
-    print(f"wrote {FUSION_HEAD} ({FUSION_HEAD.stat().st_size/1024:.0f} KiB)")
+    feats, settings = head_features(), read_model_file(SHIPPED_MODEL)[0]
+    for name,make in (('resemblyzer', lr_model), ('yin', gbm_model)):
+        r = baseline_fold(feats[name], images, sp, 0, make)
+        head = dict(format=FUSION_FORMAT, source=name, temperature=float(r['calibration']['temperature']),
+                    threshold=float(r['calibration']['threshold']), model_sha256=settings['weights_sha256'],
+                    input='Predictor.head_input: the clip as the network hears it (level steadied), first to last speech sample',
+                    rule="p_female = mean of the model's and each head's calibrated p(female); uncertain below the mean of their thresholds",
+                    training=dict(split=str(HOLDOUT.relative_to(ROOT)), fold=0, clips=int((r['predictions'].role == 'test').sum()),
+                                  calibration=r['calibration']))
+        if name == 'resemblyzer':
+            scaler, lr = r['model'][-2], r['model'][-1]
+            head.update(embedding='resemblyzer VoiceEncoder, 256 values (voicegender.baselines.resemblyzer_embedding)',
+                        mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(), coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]))
+        else: head.update(features=YIN_COLUMNS, gbm=gbm_to_dict(r['model']))
+        atomic_write(FUSION_HEADS[name], json.dumps(head, indent=1 if name == 'resemblyzer' else None))
+        print(f"wrote {FUSION_HEADS[name]} ({FUSION_HEADS[name].stat().st_size/1024:.0f} KiB)")
     test = r['predictions'][['wav', 'speaker', 'gender', 'corpus', 'age']]
     report = dict(clips=len(test), note='the shipped model\'s held-out speakers (in-corpus), through Predictor.predict_file, one thread')
-    for fusion in (False, True):
-        pred = Predictor(fusion=fusion)
+    for fusion in ('', 'resemblyzer', 'resemblyzer,yin'):
+        pred = Predictor(fusion=fusion, threads=1)
         t = time.perf_counter()
         p = [pred.predict_file(w).get('probabilities') for w in test.wav]
         ms = 1000*(time.perf_counter() - t)/len(test)
         d = test.assign(p_female=[q['female'] if q else 0.5 for q in p])
         sc = corpus_scores(d, pred.threshold)
-        report['fused' if fusion else 'alone'] = dict(ms_per_clip=round(ms, 1), threshold=pred.threshold, scores=sc)
-        print(f"{'fused' if fusion else 'alone'} ({ms:.1f} ms a clip): " + '; '.join(
+        key = {'': 'alone', 'resemblyzer': 'fused', 'resemblyzer,yin': 'fused with resemblyzer,yin'}[fusion]
+        report[key] = dict(ms_per_clip=round(ms, 1), threshold=pred.threshold, scores=sc)
+        print(f"{key} ({ms:.1f} ms a clip): " + '; '.join(
             f"{c} {s['adults']['balanced_accuracy']:.1%} (coverage {s['adults']['coverage']:.0%} at {s['adults']['answered_accuracy']:.1%})"
             for c,s in sc.items() if s.get('adults', {}).get('n_clips')))
     (ROOT/'results/fusion_heldout.json').write_text(json.dumps(report, indent=1, default=float))
@@ -564,15 +599,17 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
                                     mean_over_corpora=mean), indent=1))
     print(f"wrote {dest}")
 
-def noise3(lever, n=2000, seed=0):
+def noise3(lever, n=2000, seed=0, predict_input=False):
     """Would a third source help the shipped `--fusion`? Speaker bootstrap as in `noise`, per held-out corpus (adults):
     LEVER alone, fused with Resemblyzer + LR (`predict --fusion`), and fused with Resemblyzer + LR and the YIN
     statistics' GBM (no pyin), each the plain mean of the sources' calibrated p(female), answered at 0.5. The 95 %
     intervals of the three-source fusion's lead over LEVER and over the two-source fusion, same redraws.
-    Writes results/crosscorpus_fusion3_LEVER.json."""
+    With `predict_input`, the heads fitted on `Predictor.head_input` (as `predict --fusion resemblyzer,yin` runs them;
+    give LEVER's through-`predict` folds, LEVER_predict, to score exactly what users get).
+    Writes results/crosscorpus_fusion3_LEVER[_heads_predict_input].json."""
     from voicegender.data import ADULT_AGE
-    bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k})
-          for b,k in (('Resemblyzer + LR', 'p_r'), (YIN_GBM, 'p_y'))]
+    heads = (HEAD_BASELINES['resemblyzer'], HEAD_BASELINES['yin']) if predict_input else ('Resemblyzer + LR', YIN_GBM)
+    bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k}) for b,k in zip(heads, ('p_r', 'p_y'))]
     rng, out, leads = np.random.default_rng(seed), {}, {'over_lever': [], 'over_fusion': []}
     for d in sorted((OUT/lever).glob('fold*')):
         r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav')
@@ -589,15 +626,16 @@ def noise3(lever, n=2000, seed=0):
                     lead_95=interval_95(np.mean(v, 0))) for k,v in leads.items()}
     print('mean over the corpora: ' + '; '.join(f"lead {k.replace('_', ' ')} {m['lead']:+.1%} (95 % {m['lead_95'][0]:+.1%} to "
                                               f"{m['lead_95'][1]:+.1%})" for k,m in mean.items()))
-    dest = ROOT/f'results/crosscorpus_fusion3_{lever}.json'
-    dest.write_text(json.dumps(dict(lever=lever, sources=['Resemblyzer + LR', YIN_GBM], draws=n, seed=seed, corpora=out,
+    dest = ROOT/f"results/crosscorpus_fusion3_{lever}{'_heads_predict_input' if predict_input else ''}.json"
+    dest.write_text(json.dumps(dict(lever=lever, sources=list(heads), draws=n, seed=seed, corpora=out,
                                     mean_over_corpora=mean), indent=1))
     print(f"wrote {dest}")
 
 def cost(n=60, seed=0):
     """Milliseconds a clip, one thread, on `n` test clips drawn at random: the shipped model's whole answer
-    (`Predictor.predict_file`), and the features each fusion adds (Resemblyzer's embedding; the acoustic statistics,
-    pyin F0 included, and without pyin), each from the decoded audio. Writes results/fusion_cost.json."""
+    (`Predictor.predict_file`), the features each fusion adds (Resemblyzer's embedding; the acoustic statistics,
+    pyin F0 included, and without pyin), each from the decoded audio, and the whole answer with the shipped heads
+    (`--fusion resemblyzer`, `--fusion resemblyzer,yin`). Writes results/fusion_cost.json."""
     import torch; torch.set_num_threads(1)
     from voicegender.core import load_audio
     from voicegender.baselines import acoustic_features, resemblyzer_encoder, resemblyzer_embedding
@@ -613,6 +651,10 @@ def cost(n=60, seed=0):
                             'Resemblyzer embedding': ms(lambda y: resemblyzer_embedding(enc, y), ys),
                             'acoustic statistics (pyin, YIN, spectral, MFCC)': ms(acoustic_features, ys),
                             'YIN statistics (YIN, spectral, MFCC; no pyin)': ms(lambda y: acoustic_features(y, pyin=False), ys)})
+    for fusion in ('resemblyzer', 'resemblyzer,yin'):   # the whole answer with the shipped heads, as users get it
+        res['ms_per_clip'][f'shipped model --fusion {fusion} (predict_file)'] = ms(Predictor(threads=1, fusion=fusion).predict_file, wavs)
+    one = res['ms_per_clip']['shipped model (predict_file)']
+    res['times_the_model_alone'] = {k: round(v/one, 2) for k,v in res['ms_per_clip'].items() if '--fusion' in k}
     print(json.dumps(res, indent=1)); (ROOT/'results/fusion_cost.json').write_text(json.dumps(res, indent=1))
 
 if __name__ == '__main__':
@@ -621,7 +663,8 @@ if __name__ == '__main__':
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('against', nargs='?', default='level_mic_cmn')
     p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
+    p.add_argument('--predict-input', action='store_true', help="noise3: the heads fitted on what `predict` gives them")
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()

@@ -42,10 +42,13 @@ def test_rows_name_their_network():
 
 def test_each_baseline_has_its_own_predictions_file():
     "The baselines' names map to distinct CSVs (the YIN variant must not overwrite the acoustic GBM's), and the YIN set keeps YIN's F0."
-    from voicegender.baselines import ACOUSTIC_COLUMNS
-    names = ['acoustic statistics + LR', 'acoustic statistics + GBM', 'Resemblyzer + LR', cc.YIN_GBM]
+    from voicegender.baselines import ACOUSTIC_COLUMNS, PYIN_COLUMNS, YIN_COLUMNS
+    names = ['acoustic statistics + LR', 'acoustic statistics + GBM', 'Resemblyzer + LR', cc.YIN_GBM, *cc.HEAD_BASELINES.values()]
     assert len({cc.baseline_csv(n) for n in names}) == len(names)
-    assert set(cc.PYIN_COLUMNS) < set(ACOUSTIC_COLUMNS) and 'f0_yin_median' not in cc.PYIN_COLUMNS
+    assert cc.baseline_csv('acoustic statistics + GBM').name == 'baseline_acoustic_gbm_model.csv'   # the names results/ already holds
+    assert cc.baseline_csv(cc.HEAD_BASELINES['yin']).name == 'baseline_yin_gbm_predict_input_model.csv'
+    assert set(PYIN_COLUMNS) < set(ACOUSTIC_COLUMNS) and 'f0_yin_median' in YIN_COLUMNS
+    assert set(YIN_COLUMNS) | set(PYIN_COLUMNS) == set(ACOUSTIC_COLUMNS) and not set(YIN_COLUMNS) & set(PYIN_COLUMNS)
 
 def test_calibration_floor_scores():
     "The floor probe's balanced accuracy is the mean of the two recalls; its ECE is zero for sure, right answers."

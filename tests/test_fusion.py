@@ -35,10 +35,10 @@ def test_fused_answer_is_the_mean_of_the_two(model, monkeypatch):
     alone = Predictor(model)
     fused = Predictor(model, fusion=True)
     monkeypatch.setattr(FusionHead, 'p_female', lambda self, speech: 0.9)
-    assert fused.threshold == pytest.approx((alone.threshold + fused.fusion.threshold)/2)
+    assert fused.threshold == pytest.approx((alone.threshold + fused.heads[0].threshold)/2)
     a, f = alone.predict_audio(y), fused.predict_audio(y)
     assert f['probabilities']['female'] == pytest.approx((a['probabilities']['female'] + 0.9)/2, abs=2e-4)
-    assert f['n_windows'] == a['n_windows'] and '_p_head' not in f
+    assert f['n_windows'] == a['n_windows'] and '_p_heads' not in f
     assert fused.predict_audio(np.zeros(2*SR, np.float32))['label'] == 'no speech'   # no speech: the head is not asked
     assert any('another model' in n for n in fused.notes)                              # the head was fitted beside the shipped model
 
@@ -56,3 +56,7 @@ def test_cli_fusion(tmp_path):
         assert main(['predict', str(tmp_path/'a.wav'), '--fusion', '--json']) == 0
     r = json.loads(out.getvalue())
     assert 'fusion=resemblyzer' in err.getvalue() and r['label'] in ('female', 'male', 'uncertain')
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):   # a bare --fusion before the files
+        assert main(['predict', '--fusion', str(tmp_path/'a.wav'), '--json']) == 0
+    assert json.loads(out.getvalue())['probabilities'] == r['probabilities']

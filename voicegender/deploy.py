@@ -16,9 +16,9 @@ from .engine import load_engine
 from .calibrate import softmax, load_calibration
 
 # %% auto #0
-__all__ = ['DEFAULT_THRESHOLD', 'CLIP_LEVEL', 'CLIP_SHARE', 'FUSION_FORMAT', 'FUSION_HEAD', 'model_path', 'FusionHead',
-           'default_threads', 'Predictor', 'steady_level', 'find_audio', 'format_row', 'table_header', 'cluster_args',
-           'cli_predict']
+__all__ = ['DEFAULT_THRESHOLD', 'CLIP_LEVEL', 'CLIP_SHARE', 'FUSION_FORMAT', 'FUSION_HEADS', 'FUSION_HEAD', 'model_path',
+           'FusionHead', 'fusion_heads', 'default_threads', 'Predictor', 'steady_level', 'find_audio', 'format_row',
+           'table_header', 'cluster_args', 'cli_predict']
 
 # %% ../nbs/04_deploy_model.ipynb #35d9e171
 def model_path(model:str|Path|None=None, # NAME.safetensors (with NAME.json); None: the model shipped in the package
@@ -31,30 +31,55 @@ DEFAULT_THRESHOLD = 0.6   # "uncertain" below this top probability when a model 
 CLIP_LEVEL, CLIP_SHARE = 0.99, 0.001   # |sample| >= CLIP_LEVEL on >= CLIP_SHARE of the samples: "clipped"
 
 FUSION_FORMAT = 'voicegender-fusion/1'
-FUSION_HEAD = SHIPPED_MODEL.with_name('fusion_resemblyzer.json')   # `python bench/crosscorpus.py ship_fusion`
+FUSION_HEADS = {'resemblyzer': SHIPPED_MODEL.with_name('fusion_resemblyzer.json'),   # `python bench/crosscorpus.py ship_fusion`
+                'yin': SHIPPED_MODEL.with_name('fusion_yin_gbm.json')}
+FUSION_HEAD = FUSION_HEADS['resemblyzer']   # `--fusion` alone
 
 class FusionHead:
-    "A second opinion: Resemblyzer's speaker embedding of the clip's speech and a logistic regression, weights in JSON."
-    def __init__(self, path:str|Path|None=None, # the head's JSON (default: the one beside the shipped model)
+    """A second opinion on the clip's speech, its weights and calibration in JSON (no pickle): source 'resemblyzer',
+    Resemblyzer's speaker embedding and a logistic regression; or 'yin', YIN's F0 with spectral and MFCC statistics
+    and a gradient-boosted tree model (`baselines.gbm_proba`)."""
+    def __init__(self, path:str|Path|None=None, # the head's JSON, or a shipped head's name (FUSION_HEADS); default: 'resemblyzer'
                 ):
-        self.path = Path(path or FUSION_HEAD)
+        self.path = Path(FUSION_HEADS.get(str(path), path) if path else FUSION_HEAD)
         try: d = json.loads(self.path.read_text())
-        except FileNotFoundError: raise FileNotFoundError(f"{self.path}: no fusion head (python bench/crosscorpus.py ship_fusion makes one)") from None
+        except FileNotFoundError: raise FileNotFoundError(f"{self.path}: no fusion head (the shipped ones: {', '.join(FUSION_HEADS)}; "
+                                                          "python bench/crosscorpus.py ship_fusion makes them)") from None
         except ValueError as e: raise ValueError(f"{self.path}: not valid JSON ({e})") from None
         if d.get('format') != FUSION_FORMAT: raise ValueError(f"{self.path}: not a voicegender fusion head (format {d.get('format')!r})")
-        self.settings = d
-        self.mean, self.scale, self.coef = (np.asarray(d[k], np.float64) for k in ('mean', 'scale', 'coef'))
-        self.intercept, self.temperature, self.threshold = float(d['intercept']), float(d['temperature']), float(d['threshold'])
-        try: from voicegender.baselines import resemblyzer_encoder   # resemblyzer: the baselines extra
-        except ImportError as e: raise RuntimeError(f"--fusion needs resemblyzer ({e}): pip install 'voicegender[baselines]'") from None
-        self.encoder = resemblyzer_encoder()
+        self.settings, self.source = d, d.get('source', 'resemblyzer')
+        self.temperature, self.threshold = float(d['temperature']), float(d['threshold'])
+        if self.source == 'resemblyzer':
+            self.mean, self.scale, self.coef = (np.asarray(d[k], np.float64) for k in ('mean', 'scale', 'coef'))
+            self.intercept = float(d['intercept'])
+            try: from voicegender.baselines import resemblyzer_encoder   # resemblyzer: the baselines extra
+            except ImportError as e: raise RuntimeError(f"--fusion needs resemblyzer ({e}): pip install 'voicegender[baselines]'") from None
+            self.encoder = resemblyzer_encoder()
+        elif self.source == 'yin':
+            from voicegender.baselines import YIN_COLUMNS, GBM_FORMAT
+            if d.get('features') != YIN_COLUMNS or d.get('gbm', {}).get('format') != GBM_FORMAT:
+                raise ValueError(f"{self.path}: its features or GBM are not those of this version's `yin_features`")
+            self.gbm = d['gbm']
+        else: raise ValueError(f"{self.path}: unknown fusion source {self.source!r} (known: resemblyzer, yin)")
 
-    def p_female(self, y:np.ndarray, # the clip's speech, mono at SR
+    def p_male(self, y:np.ndarray)->float: # the head's own p(male), before calibration
+        from voicegender import baselines as b
+        if self.source == 'yin': return float(b.gbm_proba(self.gbm, [list(b.yin_features(y).values())])[0, 1])
+        z = float((b.resemblyzer_embedding(self.encoder, y) - self.mean)/self.scale @ self.coef + self.intercept)   # log-odds of male
+        return float(1/(1 + np.exp(-z)))
+
+    def p_female(self, y:np.ndarray, # the clip's speech, mono at SR (`Predictor.head_input`)
                 )->float: # calibrated p(female)
-        from voicegender.baselines import resemblyzer_embedding
-        z = float((resemblyzer_embedding(self.encoder, y) - self.mean)/self.scale @ self.coef + self.intercept)   # log-odds of male
-        p_male = np.clip(1/(1 + np.exp(-z)), 1e-6, 1 - 1e-6)
+        p_male = np.clip(self.p_male(y), 1e-6, 1 - 1e-6)
         return float(softmax(np.log([[1 - p_male, p_male]]), self.temperature)[0, 0])
+
+def fusion_heads(fusion:bool|str|Path|list|None, # True: 'resemblyzer'; 'resemblyzer,yin'; JSON paths; a list of these
+                )->list: # what `FusionHead` takes, one a head
+    "The heads a `--fusion` value names."
+    if not fusion: return []
+    if fusion is True: return ['resemblyzer']
+    if isinstance(fusion, (list, tuple)): return [h for f in fusion for h in fusion_heads(f)]
+    return [h.strip() for h in str(fusion).split(',') if h.strip()] if isinstance(fusion, str) else [fusion]
 
 # %% ../nbs/04_deploy_model.ipynb #1de47a26
 def default_threads()->int:
@@ -74,7 +99,7 @@ class Predictor:
                  max_seconds:float=60., # read at most this much of a file
                  engine:str='auto', # the network's engine: 'onnx' (onnxruntime), 'torch', or 'auto' (onnx if installed)
                  threads:int|None=None, # the network's threads (default: `default_threads()`)
-                 fusion:bool|str|Path=False, # also ask a `FusionHead` (True: the shipped one) and average the two
+                 fusion:bool|str|Path|list=False, # also ask `FusionHead`s and average: True ('resemblyzer'), 'yin', 'resemblyzer,yin', JSON paths
                 ):
         self.model_path = model_path(model)
         self.threads = threads or default_threads()
@@ -92,15 +117,15 @@ class Predictor:
         self.vad, self.hop, self.min_speech, self.window_speech = vad, hop, min_speech, window_speech
         self.max_seconds = max_seconds
         if vad == 'silero': silero_model()   # fail now, once, if silero-vad is missing
-        self.fusion = FusionHead(None if fusion is True else fusion) if fusion else None
-        if self.fusion:   # the rule measured on unseen corpora: the mean of the two calibrated answers and of their thresholds
-            if self.fusion.settings.get('model_sha256') != self.model.settings.get('weights_sha256'):
-                self.notes.append(f"the fusion head was fitted beside another model than {self.model_path.name}")
-            self.threshold = (self.threshold + self.fusion.threshold)/2
+        self.heads = [FusionHead(h) for h in fusion_heads(fusion)]
+        for h in self.heads:   # the rule measured on unseen corpora: the mean of the calibrated answers and of the thresholds
+            if h.settings.get('model_sha256') != self.model.settings.get('weights_sha256'):
+                self.notes.append(f"the fusion head {h.path.name} was fitted beside another model than {self.model_path.name}")
+        if self.heads: self.threshold = float(np.mean([self.threshold, *(h.threshold for h in self.heads)]))
 
     def __repr__(self): return (f"Predictor({self.model_path}, T={self.temperature:.3g}, threshold={self.threshold:.3g}, "
                                 f"vad={self.vad}, window={self.seconds:g}s, hop={self.hop:g}s, engine={self.model.engine}, threads={self.threads}"
-                                f"{', fusion=resemblyzer' if self.fusion else ''})")
+                                f"{', fusion=' + '+'.join(h.source for h in self.heads) if self.heads else ''})")
 
 # %% ../nbs/04_deploy_model.ipynb #1523a2e3
 @patch
@@ -142,10 +167,10 @@ def steady_level(y:np.ndarray, # mono samples, DC removed
 
 # %% ../nbs/04_deploy_model.ipynb #8de93e2e
 @patch
-def clip_windows(self:Predictor, y:np.ndarray, # mono samples
-                 sr:int=SR,
-                )->tuple[dict,np.ndarray,list]: # (the result so far, the signal, the windows to score)
-    "Everything before the network: resample, cap, check clipping, steady the level, find the speech and its windows."
+def prepared(self:Predictor, y:np.ndarray, # mono samples
+             sr:int=SR,
+            )->tuple[dict,np.ndarray]: # (the result so far, the signal)
+    "Resample, cap, check clipping, remove the DC offset, steady the level: the signal the network and the heads hear."
     if sr != SR:
         import librosa
         y = librosa.resample(np.asarray(y, np.float32), orig_sr=sr, target_sr=SR, res_type='soxr_hq')
@@ -160,9 +185,24 @@ def clip_windows(self:Predictor, y:np.ndarray, # mono samples
         res['warnings'].append(f"clipped: {clipped:.1%} of samples at full scale, the answer may be less reliable")
     y = y - y.mean()
     if self.recipe.get('level'): y = steady_level(y)   # a model that ignores the gain gets a detector that does too
+    return res, y
+
+@patch
+def head_input(self:Predictor, y:np.ndarray, sr:int=SR)->np.ndarray|None: # the prepared signal from its first to its last speech sample
+    "What the fusion heads hear of a clip (None: no speech): fit them on this, so training and `predict` agree."
+    y = self.prepared(y, sr)[1]
+    segs, wins = self.speech(y)
+    return y[segs[0][0]:segs[-1][1]] if wins else None
+
+@patch
+def clip_windows(self:Predictor, y:np.ndarray, # mono samples
+                 sr:int=SR,
+                )->tuple[dict,np.ndarray,list]: # (the result so far, the signal, the windows to score)
+    "Everything before the network: the prepared signal, its speech and windows; the fusion heads' answers."
+    res, y = self.prepared(y, sr)
     segs, wins = self.speech(y)
     res['speech_seconds'] = round(sum(e - s for s,e in segs)/SR, 3)
-    if self.fusion and wins: res['_p_head'] = self.fusion.p_female(y[segs[0][0]:segs[-1][1]])   # kept for `clip_answer`
+    if self.heads and wins: res['_p_heads'] = [h.p_female(y[segs[0][0]:segs[-1][1]]) for h in self.heads]   # for `clip_answer`
     return res, y, wins
 
 # %% ../nbs/04_deploy_model.ipynb #124c57f3
@@ -172,10 +212,10 @@ def clip_answer(self:Predictor, res:dict, # from `clip_windows`
                 pw:np.ndarray, # (len(wins), 2) calibrated probabilities of the windows
                 windows:bool=False, # add each window's result
                )->dict:
-    "The clip's answer from its windows' probabilities (their mean)."
-    p_head = res.pop('_p_head', None)
+    "The clip's answer from its windows' probabilities (their mean), and the fusion heads' if asked."
+    p_heads = res.pop('_p_heads', [])
     if not len(wins): return res
-    p = pw.mean(0) if p_head is None else (pw.mean(0) + np.array([p_head, 1 - p_head]))/2
+    p = np.mean([pw.mean(0), *([q, 1 - q] for q in p_heads)], 0)   # the network and each head weigh the same
     res.update(label=self.answer(p), probabilities=_probs(p), n_windows=len(wins))
     if windows: res['windows'] = [dict(start=round(s/SR, 3), end=round(e/SR, 3), label=self.answer(q),
                                        probabilities=_probs(q)) for (s,e),q in zip(wins, pw)]
@@ -303,7 +343,7 @@ def cli_predict(argv:list[str], # the command's arguments
     p = argparse.ArgumentParser(prog='voicegender predict',
         description="Say whether the speaker of each clip is female or male. Answers: female, male, uncertain (top "
                     "calibrated probability below the threshold), no speech (the detector found none), or an error.")
-    p.add_argument('paths', nargs='*', default=['my_wavs'], help="audio files or folders (default: my_wavs/)")
+    p.add_argument('paths', nargs='*', default=[], help="audio files or folders (default: my_wavs/)")
     p.add_argument('--model', help="NAME.safetensors with NAME.json beside it, e.g. results/<run>/model.safetensors "
                                    "(default: the model shipped in the package). Weights only: nothing in it is executed")
     p.add_argument('--json', action='store_true', help="one JSON object per line instead of a table")
@@ -318,10 +358,15 @@ def cli_predict(argv:list[str], # the command's arguments
     p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows scored together, across files (default: 64)")
-    p.add_argument('--fusion', action='store_true', help="average with Resemblyzer + logistic regression (needs "
-                   "'voicegender[baselines]'; measured on unseen corpora: +1.6 to +3.5 points, ~1.6x the time)")
+    p.add_argument('--fusion', nargs='?', const='resemblyzer', metavar='HEADS',
+                   help="average with second opinions (needs 'voicegender[baselines]'): 'resemblyzer' (Resemblyzer + logistic "
+                        "regression; the default of a bare --fusion), 'yin' (YIN pitch, spectral and MFCC statistics + GBM), "
+                        "'resemblyzer,yin', or head JSON files. Measured on unseen corpora: README, 'Voices it never heard'")
     cluster_args(p, 'predict')                                       # --workers, --scheduler, --out, --table, --force, --progress
     a = p.parse_args(argv)
+    if a.fusion and not all(h in FUSION_HEADS or h.endswith('.json') for h in fusion_heads(a.fusion)):
+        a.paths, a.fusion = [a.fusion, *a.paths], 'resemblyzer'   # `--fusion clip.wav`: a bare --fusion, then a file
+    a.paths = a.paths or ['my_wavs']
     if a.threads is not None and a.threads < 1: p.error("--threads must be at least 1")
     if a.workers or a.scheduler:                                     # one task a file on a Dask cluster (voicegender.distributed)
         if run_cluster is None: p.error("--workers/--scheduler: run it as the `voicegender predict` command")

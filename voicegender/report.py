@@ -375,7 +375,10 @@ def crosscorpus_section(root:str|Path=RESULTS)->str:
         lines.append(f"- In-corpus (held-out speakers of the corpora it was trained on, `results/fusion_heldout.json`): "
                      f"{span(alone.values())} alone, so a new corpus costs it {span(cost, 0, '')} points; fused with "
                      f"Resemblyzer + LR {' / '.join(pct(v) for v in fused.values())} against {' / '.join(pct(v) for v in alone.values())} "
-                     f"alone, {held['fused']['ms_per_clip']} against {held['alone']['ms_per_clip']} ms a clip.")
+                     f"alone, {held['fused']['ms_per_clip']} against {held['alone']['ms_per_clip']} ms a clip" + (
+                         "; with the YIN statistics' GBM as well (`--fusion resemblyzer,yin`) " + ' / '.join(
+                             pct(s['adults']['balanced_accuracy']) for s in held[three]['scores'].values() if s.get('adults', {}).get('n_clips'))
+                         + f", {held[three]['ms_per_clip']} ms a clip" if (three := 'fused with resemblyzer,yin') in held else '') + '.')
     else: lines.append('- ' + missing_note([root/'fusion_heldout.json'], 'python bench/crosscorpus.py ship_fusion'))
     if PEER in ba.index: lines.append(f"- The peer, inaSpeechSegmenter, scores {span(ba.loc[PEER], 0)} on these clips.")
     seeds = [r for r in SEED_ROWS if r in ba.index]
