@@ -4,7 +4,13 @@
 
 Reference way (as the AudioMNIST gender notebook does it): one file at a time, `librosa.load` at its default rate
 (22,050 Hz), the same MFCC recipe, `skimage.io.imsave`. Ours: `voicegender.mfcc.prepare` (soundfile decode, 16 kHz,
-all cores). Each way runs --repeats times, alternated; the medians are compared. Also the share of time our per-clip path spends decoding, computing MFCCs and writing images (one core)."""
+all cores). Each way runs --repeats times, alternated; the medians are compared. Also the share of time our per-clip path spends decoding, computing MFCCs and writing images (one core).
+
+Both ways write into a temporary folder under --tmp (default: .tmp/ in the project, beside the mfc_dataset/ that
+`prepare` fills for users). The disk's state is part of what is timed: creating one small file cost 0.02-0.40 ms of
+CPU on this machine from one minute to the next (`file_create_cpu_ms` records what a run met), and our way spends
+about a quarter to two fifths of its time writing. So every timed run starts after `os.sync()`, and no output is
+deleted until the end (deleting thousands of files between runs slowed the next runs' writes)."""
 import argparse, json, os, shutil, tempfile, time, platform
 from pathlib import Path
 import numpy as np, librosa, warnings
@@ -39,9 +45,10 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--data', default='../shared/data/audiomnist_az')
     ap.add_argument('--workers', type=int, default=os.cpu_count()); ap.add_argument('--ref-clips', type=int, default=0,
                     help="clips for the (slow) reference way; 0 = all")
-    ap.add_argument('--repeats', type=int, default=3, help="timed runs of each way (the medians are compared)"); a = ap.parse_args()
+    ap.add_argument('--repeats', type=int, default=3, help="timed runs of each way (the medians are compared)")
+    ap.add_argument('--tmp', default='.tmp', help="where both ways write (a temporary folder inside it; default: .tmp/)"); a = ap.parse_args()
     clips, _ = clip_table(a.data)
-    tmp = Path(tempfile.mkdtemp())
+    Path(a.tmp).mkdir(parents=True, exist_ok=True); tmp = Path(tempfile.mkdtemp(dir=a.tmp))
     try:
         for p in clips.path: Path(p).read_bytes()   # same page cache for both ways: every file read once before timing
         prepare(clips.head(8), tmp/'warm', tmp/'warm_maps', n_workers=0, progress=False)   # import/JIT warm-up
@@ -49,16 +56,18 @@ if __name__ == '__main__':
         (tmp/'ref').mkdir(); reference_way(ref_paths[:4], tmp/'ref')
         ours_runs, ref_runs = [], []
         for k in range(a.repeats):   # alternated, so a slow spell of the machine hits both ways alike
+            os.sync()   # before each timed run: the disk's pending writes of the run before are not charged to this one
             t = time.perf_counter(); r = prepare(clips, tmp/f'ours{k}', tmp/f'maps{k}', n_workers=a.workers, progress=False)
-            ours_runs.append(len(clips)/(time.perf_counter() - t)); shutil.rmtree(tmp/f'ours{k}')
-            t = time.perf_counter(); reference_way(ref_paths, tmp/'ref'); ref_runs.append(len(ref_paths)/(time.perf_counter() - t))
+            ours_runs.append(len(clips)/(time.perf_counter() - t))   # its images stay until the end: deleting thousands of
+                                                                      # files mid-benchmark slowed the next runs' writes
+            os.sync(); t = time.perf_counter(); reference_way(ref_paths, tmp/'ref'); ref_runs.append(len(ref_paths)/(time.perf_counter() - t))
             print(f"run {k+1}/{a.repeats}: ours {ours_runs[-1]:.0f} clips/s, reference {ref_runs[-1]:.0f} clips/s", flush=True)
         ours, ref = float(np.median(ours_runs)), float(np.median(ref_runs))
         shares = stage_shares(list(clips.path.head(500)), tmp/'shares')
         res = dict(clips=len(clips), images=r['images'], errors=len(r['errors']), workers=a.workers,
                    ours_clips_per_s=round(ours, 1), reference_clips_per_s=round(ref, 1), speedup=round(ours/ref, 2),
                    repeats=a.repeats, runs=dict(ours=[round(x) for x in ours_runs], reference=[round(x) for x in ref_runs]),
-                   our_time_shares=shares, file_create_cpu_ms=file_create_ms(tmp/'bare'), cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
+                   our_time_shares=shares, file_create_cpu_ms=file_create_ms(tmp/'bare'), cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0], written_under=str(Path(a.tmp).resolve()),
                    machine=platform.processor() or platform.machine())
         print(json.dumps(res, indent=1))
         Path('results').mkdir(exist_ok=True); Path('results/bench_prepare.json').write_text(json.dumps(res, indent=1))
