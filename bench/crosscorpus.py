@@ -603,22 +603,23 @@ def noise3(lever, n=2000, seed=0, predict_input=False):
     """Would a third source help the shipped `--fusion`? Speaker bootstrap as in `noise`, per held-out corpus (adults):
     LEVER alone, fused with Resemblyzer + LR (`predict --fusion`), and fused with Resemblyzer + LR and the YIN
     statistics' GBM (no pyin), each the plain mean of the sources' calibrated p(female), answered at 0.5. The 95 %
-    intervals of the three-source fusion's lead over LEVER and over the two-source fusion, same redraws.
+    intervals of the three-source fusion's lead over LEVER and over the two-source fusion, and of the two-source
+    fusion's over LEVER, same redraws.
     With `predict_input`, the heads fitted on `Predictor.head_input` (as `predict --fusion resemblyzer,yin` runs them;
     give LEVER's through-`predict` folds, LEVER_predict, to score exactly what users get).
     Writes results/crosscorpus_fusion3_LEVER[_heads_predict_input].json."""
     from voicegender.data import ADULT_AGE
     heads = (HEAD_BASELINES['resemblyzer'], HEAD_BASELINES['yin']) if predict_input else ('Resemblyzer + LR', YIN_GBM)
     bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k}) for b,k in zip(heads, ('p_r', 'p_y'))]
-    rng, out, leads = np.random.default_rng(seed), {}, {'over_lever': [], 'over_fusion': []}
+    rng, out, leads = np.random.default_rng(seed), {}, {'over_lever': [], 'over_fusion': [], 'fusion_over_lever': []}
     for d in sorted((OUT/lever).glob('fold*')):
         r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav')
         r = r[~(r.age < ADULT_AGE)].assign(two=lambda t: (t.p_female + t.p_r)/2, three=lambda t: (t.p_female + t.p_r + t.p_y)/3)
         cols = ('p_female', 'two', 'three')
         full, draws = redrawn(r, cols, n, rng); o = out[r.corpus.iloc[0]] = full
-        for k,j in (('over_lever', 0), ('over_fusion', 1)):
-            lead = draws[:, 2] - draws[:, j]; leads[k].append(lead)
-            o[k] = dict(lead=float(o['three'] - o[cols[j]]), lead_95=interval_95(lead))
+        for k,(i,j) in (('over_lever', (2, 0)), ('over_fusion', (2, 1)), ('fusion_over_lever', (1, 0))):   # (i over j)
+            lead = draws[:, i] - draws[:, j]; leads[k].append(lead)
+            o[k] = dict(lead=float(o[cols[i]] - o[cols[j]]), lead_95=interval_95(lead))
         print(f"{r.corpus.iloc[0]}: {lever} {o['p_female']:.1%}, + Resemblyzer {o['two']:.1%}, + Resemblyzer + YIN GBM {o['three']:.1%}; "
               + '; '.join(f"lead {k.replace('_', ' ')} {o[k]['lead']:+.1%} (95 % {o[k]['lead_95'][0]:+.1%} to {o[k]['lead_95'][1]:+.1%})"
                           for k in leads), flush=True)
