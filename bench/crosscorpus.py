@@ -11,6 +11,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py noise3 LEVER_predict --predict-input   # the same as `predict --fusion` runs it
     python bench/crosscorpus.py ship_fusion        # the heads of `predict --fusion` (Resemblyzer + LR, YIN GBM), on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
+    python bench/crosscorpus.py pooling LEVER_predict  # the fusion's pooling rule: mean of probabilities or of log-odds (accuracy, ECE)
     python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
     python bench/crosscorpus.py groups             # failure groups: recall by pitch band, age band and BAVED emotion level
     python bench/crosscorpus.py compare A B        # recipe A's three-seed ensemble against B's, test speakers redrawn
@@ -229,9 +230,11 @@ def baseline_csv(name:str)->Path: # 'acoustic statistics + GBM' -> baseline_acou
 def mean_folds(levers:list, baselines:tuple=(), suspects:list|None=None):
     """Ensembles and late fusion: per fold, the mean of the calibrated p(female) of the ResNets of `levers` on the same
     clips, judged against the mean of their thresholds; with baselines (names in `baselines.json`), that mean and each
-    baseline's are averaged the same way (the ResNets together weigh as much as one baseline). One lever or one
+    baseline's are averaged the same way (the ResNets together weigh as much as one baseline); the heads fitted on
+    `predict`'s input (HEAD_BASELINES) are pooled as `predict --fusion` pools them (`pool_log_odds`). One lever or one
     baseline alone: its own scores. With `suspects`, also scored without them. None when a part is missing."""
     from voicegender.crosscorpus import corpus_scores
+    from voicegender.deploy import pool_log_odds
     parts = []   # per source: {fold: (predictions, threshold)}
     for lever in levers:
         runs = {}
@@ -255,7 +258,9 @@ def mean_folds(levers:list, baselines:tuple=(), suspects:list|None=None):
         if any(np.isnan(p).any() for p in ps): raise SystemExit(f"fold {f}: the sources did not score the same clips")
         thr = [r[f][1] for r in parts]; n = len(levers)
         lead = [np.mean(ps[:n], 0)] if n else []; lead_t = [np.mean(thr[:n])] if n else []
-        p = np.mean([*lead, *ps[n:]], 0); t = np.mean([*lead_t, *thr[n:]])
+        as_predict = baselines and set(baselines) <= set(HEAD_BASELINES.values())   # the heads as `predict --fusion` runs them,
+        p = (pool_log_odds if as_predict else lambda q: np.mean(q, 0))([*lead, *ps[n:]])   # pooled as it pools them
+        t = np.mean([*lead_t, *thr[n:]])
         out.append(dict(fold=f, scores=corpus_scores(base.assign(p_female=p), t, suspects)))
     return out or None
 
@@ -605,16 +610,18 @@ def noise3(lever, n=2000, seed=0, predict_input=False):
     statistics' GBM (no pyin), each the plain mean of the sources' calibrated p(female), answered at 0.5. The 95 %
     intervals of the three-source fusion's lead over LEVER and over the two-source fusion, and of the two-source
     fusion's over LEVER, same redraws.
-    With `predict_input`, the heads fitted on `Predictor.head_input` (as `predict --fusion resemblyzer,yin` runs them;
-    give LEVER's through-`predict` folds, LEVER_predict, to score exactly what users get).
+    With `predict_input`, the heads fitted on `Predictor.head_input` and pooled by `pool_log_odds` (as `predict --fusion
+    resemblyzer,yin` runs them; give LEVER's through-`predict` folds, LEVER_predict, to score exactly what users get).
     Writes results/crosscorpus_fusion3_LEVER[_heads_predict_input].json."""
     from voicegender.data import ADULT_AGE
+    from voicegender.deploy import pool_log_odds
     heads = (HEAD_BASELINES['resemblyzer'], HEAD_BASELINES['yin']) if predict_input else ('Resemblyzer + LR', YIN_GBM)
+    pool = (lambda *q: pool_log_odds(q)) if predict_input else (lambda *q: np.mean(q, 0))   # as `predict --fusion` pools them
     bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k}) for b,k in zip(heads, ('p_r', 'p_y'))]
     rng, out, leads = np.random.default_rng(seed), {}, {'over_lever': [], 'over_fusion': [], 'fusion_over_lever': []}
     for d in sorted((OUT/lever).glob('fold*')):
         r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav')
-        r = r[~(r.age < ADULT_AGE)].assign(two=lambda t: (t.p_female + t.p_r)/2, three=lambda t: (t.p_female + t.p_r + t.p_y)/3)
+        r = r[~(r.age < ADULT_AGE)].assign(two=lambda t: pool(t.p_female, t.p_r), three=lambda t: pool(t.p_female, t.p_r, t.p_y))
         cols = ('p_female', 'two', 'three')
         full, draws = redrawn(r, cols, n, rng); o = out[r.corpus.iloc[0]] = full
         for k,(i,j) in (('over_lever', (2, 0)), ('over_fusion', (2, 1)), ('fusion_over_lever', (1, 0))):   # (i over j)
@@ -631,6 +638,34 @@ def noise3(lever, n=2000, seed=0, predict_input=False):
     dest.write_text(json.dumps(dict(lever=lever, sources=list(heads), draws=n, seed=seed, corpora=out,
                                     mean_over_corpora=mean), indent=1))
     print(f"wrote {dest}")
+
+def pooling(lever):
+    """How to pool the sources of `predict --fusion`: the mean of their calibrated p(female) or of their log-odds
+    (`pool_log_odds`), for LEVER's through-`predict` folds (give LEVER_predict) with the heads fitted on `predict`'s
+    input; each judged against the mean of the thresholds, as `predict` does. Balanced accuracy, ECE, coverage and
+    accuracy answered, adults, and adults without the label suspects. Writes results/crosscorpus_pooling_LEVER.json."""
+    from voicegender.crosscorpus import corpus_scores
+    from voicegender.deploy import pool_log_odds
+    heads = tuple(HEAD_BASELINES.values())
+    cal = json.loads((OUT/'baselines.json').read_text())
+    thr = {h: {r['fold']: r['calibration']['threshold'] for r in cal[h]} for h in heads}
+    bs = [pd.read_csv(baseline_csv(h))[['wav', 'p_female']].rename(columns={'p_female': k}) for h,k in zip(heads, ('p_r', 'p_y'))]
+    rules = {'mean of probabilities': lambda ps: np.mean(ps, 0), 'mean of log-odds': pool_log_odds}
+    audit, out = suspects(), {}
+    for d in sorted((OUT/lever).glob('fold*')):
+        sc = json.loads((d/'scores.json').read_text()); f, t0 = sc['fold'], sc['calibration']['threshold']
+        r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav'); c = r.corpus.iloc[0]
+        sources = {'alone': ['p_female'], 'with Resemblyzer': ['p_female', 'p_r'], 'with Resemblyzer and YIN GBM': ['p_female', 'p_r', 'p_y']}
+        for name,cols in sources.items():
+            t = np.mean([t0, *(thr[h][f] for h in heads[:len(cols) - 1])])
+            for rule,pool in rules.items():
+                if name == 'alone' and rule != 'mean of probabilities': continue
+                s_ = corpus_scores(r.assign(p_female=pool([r[k].to_numpy() for k in cols])), t, audit)[c]
+                out.setdefault(c, {})[f'{name}, {rule}' if name != 'alone' else name] = {
+                    g: {k: s_[g][k] for k in ('balanced_accuracy', 'ece', 'coverage', 'answered_accuracy')} for g in s_ if s_[g].get('n_clips') and g != 'children'}
+        print(c + ': ' + '; '.join(f"{k} {v['adults']['balanced_accuracy']:.1%} ECE {v['adults']['ece']:.1%}" for k,v in out[c].items()), flush=True)
+    dest = ROOT/f'results/crosscorpus_pooling_{lever}.json'
+    dest.write_text(json.dumps(dict(lever=lever, heads=list(heads), corpora=out), indent=1)); print(f"wrote {dest}")
 
 def cost(n=60, seed=0):
     """Milliseconds a clip, one thread, on `n` test clips drawn at random: the shipped model's whole answer
@@ -660,7 +695,7 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'audit', 'groups', 'compare', 'coverage'])
+    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'pooling', 'audit', 'groups', 'compare', 'coverage'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('against', nargs='?', default='level_mic_cmn')
     p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
@@ -668,4 +703,4 @@ if __name__ == '__main__':
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'pooling': lambda: pooling(a.lever), 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()

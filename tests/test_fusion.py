@@ -1,9 +1,9 @@
-"""`predict --fusion`: the shipped Resemblyzer + LR head loads weights-only from JSON, and a clip's answer is the mean of
-the network's and the head's calibrated p(female), judged against the mean of their thresholds."""
+"""`predict --fusion`: the shipped Resemblyzer + LR head loads weights-only from JSON, and a clip's answer pools the
+network's and the head's calibrated p(female) (`pool_log_odds`), judged against the mean of their thresholds."""
 import io, json, contextlib
 import numpy as np, soundfile as sf, pytest
 from voicegender.core import SR, SHIPPED_MODEL, read_model_file
-from voicegender.deploy import Predictor, FusionHead, FUSION_HEAD
+from voicegender.deploy import Predictor, FusionHead, FUSION_HEAD, pool_log_odds
 from voicegender.speech import synthetic_speech, with_silence
 from voicegender.train import tiny_learner
 from voicegender.cli import main
@@ -30,14 +30,14 @@ def test_shipped_head_is_weights_only_and_matches_the_shipped_model():
     assert 0 < FusionHead().p_female(y) < 1
 
 
-def test_fused_answer_is_the_mean_of_the_two(model, monkeypatch):
+def test_fused_answer_pools_the_two(model, monkeypatch):
     y = with_silence(synthetic_speech(2.0, 120, seed=1))
     alone = Predictor(model)
     fused = Predictor(model, fusion=True)
     monkeypatch.setattr(FusionHead, 'p_female', lambda self, speech: 0.9)
     assert fused.threshold == pytest.approx((alone.threshold + fused.heads[0].threshold)/2)
     a, f = alone.predict_audio(y), fused.predict_audio(y)
-    assert f['probabilities']['female'] == pytest.approx((a['probabilities']['female'] + 0.9)/2, abs=2e-4)
+    assert f['probabilities']['female'] == pytest.approx(pool_log_odds([a['probabilities']['female'], 0.9]), abs=2e-4)
     assert f['n_windows'] == a['n_windows'] and '_p_heads' not in f
     assert fused.predict_audio(np.zeros(2*SR, np.float32))['label'] == 'no speech'   # no speech: the head is not asked
     assert any('another model' in n for n in fused.notes)                              # the head was fitted beside the shipped model

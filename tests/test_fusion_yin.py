@@ -1,5 +1,5 @@
 """`predict --fusion yin`: a head of YIN pitch, spectral and MFCC statistics and a GBM kept as plain numbers in JSON
-(no pickle, no resemblyzer needed); several heads average with the network, each weighing as much as it."""
+(no pickle, no resemblyzer needed); several heads are pooled with the network (mean log-odds), each weighing as much as it."""
 import io, json, contextlib
 import numpy as np, pytest
 from voicegender.core import SR
@@ -41,7 +41,8 @@ def test_two_heads_and_the_network_weigh_the_same(model, tmp_path, monkeypatch):
     assert fused.threshold == pytest.approx((alone.threshold + 0.7 + 0.7)/3)
     monkeypatch.setattr(FusionHead, 'p_female', lambda self, speech: 0.2 if self.path.name == 'a.json' else 0.8)
     a, f = alone.predict_audio(y), fused.predict_audio(y)
-    assert f['probabilities']['female'] == pytest.approx((a['probabilities']['female'] + 0.2 + 0.8)/3, abs=2e-4)
+    q = a['probabilities']['female']                                            # the heads' log-odds cancel: a third of the network's is left
+    assert f['probabilities']['female'] == pytest.approx(1/(1 + ((1 - q)/q)**(1/3)), abs=2e-4)
     assert set(f) == set(a)                                                    # nothing of the heads leaks into the answer
 
 

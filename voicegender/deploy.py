@@ -17,8 +17,8 @@ from .calibrate import softmax, load_calibration
 
 # %% auto #0
 __all__ = ['DEFAULT_THRESHOLD', 'CLIP_LEVEL', 'CLIP_SHARE', 'FUSION_FORMAT', 'FUSION_HEADS', 'FUSION_HEAD', 'model_path',
-           'FusionHead', 'fusion_heads', 'default_threads', 'Predictor', 'steady_level', 'find_audio', 'format_row',
-           'table_header', 'cluster_args', 'cli_predict']
+           'FusionHead', 'fusion_heads', 'pool_log_odds', 'default_threads', 'Predictor', 'steady_level', 'find_audio',
+           'format_row', 'table_header', 'cluster_args', 'cli_predict']
 
 # %% ../nbs/04_deploy_model.ipynb #35d9e171
 def model_path(model:str|Path|None=None, # NAME.safetensors (with NAME.json); None: the model shipped in the package
@@ -80,6 +80,14 @@ def fusion_heads(fusion:bool|str|Path|list|None, # True: 'resemblyzer'; 'resembl
     if fusion is True: return ['resemblyzer']
     if isinstance(fusion, (list, tuple)): return [h for f in fusion for h in fusion_heads(f)]
     return [h.strip() for h in str(fusion).split(',') if h.strip()] if isinstance(fusion, str) else [fusion]
+
+def pool_log_odds(ps:list, # each source's calibrated p(female): floats or arrays of the same shape
+                 )->np.ndarray: # the pooled p(female)
+    """The fusion rule: the mean of the sources' log-odds (log-linear pooling). A sure source stays sure where the mean
+    of the probabilities let an unsure one halve its confidence: measured on corpora never heard, the same balanced
+    accuracy and a lower calibration error (README, 'Voices it never heard')."""
+    p = np.clip(np.asarray(ps, np.float64), 1e-6, 1 - 1e-6)
+    return 1/(1 + np.exp(-np.log(p/(1 - p)).mean(0)))
 
 # %% ../nbs/04_deploy_model.ipynb #1de47a26
 def default_threads()->int:
@@ -215,7 +223,8 @@ def clip_answer(self:Predictor, res:dict, # from `clip_windows`
     "The clip's answer from its windows' probabilities (their mean), and the fusion heads' if asked."
     p_heads = res.pop('_p_heads', [])
     if not len(wins): return res
-    p = np.mean([pw.mean(0), *([q, 1 - q] for q in p_heads)], 0)   # the network and each head weigh the same
+    p = pw.mean(0)
+    if p_heads: p = np.array([f := pool_log_odds([p[0], *p_heads]), 1 - f])   # the network and each head weigh the same
     res.update(label=self.answer(p), probabilities=_probs(p), n_windows=len(wins))
     if windows: res['windows'] = [dict(start=round(s/SR, 3), end=round(e/SR, 3), label=self.answer(q),
                                        probabilities=_probs(q)) for (s,e),q in zip(wins, pw)]
