@@ -12,6 +12,7 @@ on the same clips; results/crosscorpus.json and the README table.
     python bench/crosscorpus.py ship_fusion        # the heads of `predict --fusion` (Resemblyzer + LR, YIN GBM), on the shipped split
     python bench/crosscorpus.py cost               # ms a clip of each fused part (shipped model, Resemblyzer, acoustic features)
     python bench/crosscorpus.py pooling LEVER_predict  # the fusion's pooling rule: mean of probabilities or of log-odds (accuracy, ECE)
+    python bench/crosscorpus.py window_pooling LEVER   # the same question for a clip's 1 s windows
     python bench/crosscorpus.py predict LEVER      # LEVER's fold models scored through `predict`'s path (every 1 s window of the speech)
     python bench/crosscorpus.py groups             # failure groups: recall by pitch band, age band and BAVED emotion level
     python bench/crosscorpus.py compare A B        # recipe A's three-seed ensemble against B's, test speakers redrawn
@@ -667,6 +668,40 @@ def pooling(lever):
     dest = ROOT/f'results/crosscorpus_pooling_{lever}.json'
     dest.write_text(json.dumps(dict(lever=lever, heads=list(heads), corpora=out), indent=1)); print(f"wrote {dest}")
 
+def window_pooling(lever):
+    """How `predict` should pool a clip's 1 s windows: the mean of their calibrated p(female) (the rule now) or of their
+    log-odds. LEVER's fold models score the test clips as `predict` does, keeping each window's probability
+    (results/crosscorpus/LEVER_windows/foldN/windows.csv, resumable per fold); each rule is judged against the fold's
+    threshold. Clips without speech count as wrong, as in `predict`. Writes results/crosscorpus_window_pooling_LEVER.json."""
+    from voicegender.core import load_audio
+    from voicegender.crosscorpus import corpus_scores
+    from voicegender.deploy import Predictor, pool_log_odds
+    rules = {'mean of probabilities': lambda ps: np.mean(ps, 0), 'mean of log-odds': pool_log_odds}
+    audit, out = suspects(), {}
+    for src in sorted((OUT/lever).glob('fold*')):
+        dest = OUT/f'{lever}_windows'/src.name/'windows.csv'
+        sc = json.loads((src/'scores.json').read_text()); cal = sc['calibration']
+        test = pd.read_csv(src/'test_predictions.csv')
+        if not dest.exists():
+            pred, rows, t = Predictor(src/'model.safetensors', temperature=cal['temperature'], threshold=cal['threshold'], threads=1), [], time.time()
+            for w in test.wav:
+                res, y, wins = pred.clip_windows(load_audio(w))
+                pw = pred.window_probs(*pred.images(y, wins), len(wins)) if wins else np.zeros((0, 2))
+                rows += [dict(wav=w, window=i, p_female=float(q)) for i,q in enumerate(pw[:, 0])]
+            dest.parent.mkdir(parents=True, exist_ok=True); pd.DataFrame(rows).to_csv(dest, index=False)
+            print(f"{src.name}: {len(test)} clips, {len(rows)} windows, {time.time() - t:.0f} s", flush=True)
+        win = pd.read_csv(dest).groupby('wav').p_female.apply(list)
+        c = test.corpus.iloc[0]; out[c] = {'windows_per_clip': float(win.map(len).reindex(test.wav).fillna(0).mean())}
+        for rule,pool in rules.items():
+            p = test.wav.map(lambda w: float(pool(win[w])) if w in win.index else np.nan).to_numpy()
+            d = test.assign(p_female=np.where(np.isnan(p), test.gender != 'female', p))   # no speech: the wrong answer
+            s_ = corpus_scores(d, cal['threshold'], audit)[c]
+            out[c][rule] = {g: {k: s_[g][k] for k in ('balanced_accuracy', 'ece', 'coverage', 'answered_accuracy')}
+                            for g in s_ if s_[g].get('n_clips')}
+        print(f"{c}: " + '; '.join(f"{r} {out[c][r]['adults']['balanced_accuracy']:.1%} ECE {out[c][r]['adults']['ece']:.1%}" for r in rules), flush=True)
+    dest = ROOT/f'results/crosscorpus_window_pooling_{lever}.json'
+    dest.write_text(json.dumps(dict(lever=lever, corpora=out), indent=1)); print(f"wrote {dest}")
+
 def cost(n=60, seed=0):
     """Milliseconds a clip, one thread, on `n` test clips drawn at random: the shipped model's whole answer
     (`Predictor.predict_file`), the features each fusion adds (Resemblyzer's embedding; the acoustic statistics,
@@ -695,7 +730,7 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'pooling', 'audit', 'groups', 'compare', 'coverage'])
+    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'pooling', 'window_pooling', 'audit', 'groups', 'compare', 'coverage'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('against', nargs='?', default='level_mic_cmn')
     p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
@@ -703,4 +738,4 @@ if __name__ == '__main__':
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'pooling': lambda: pooling(a.lever), 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
+     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'pooling': lambda: pooling(a.lever), 'window_pooling': lambda: window_pooling(a.lever), 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
