@@ -63,3 +63,18 @@ def test_bad_yin_head_is_refused(tmp_path):
     with pytest.raises(ValueError, match='not those of this version'): FusionHead(tmp_path/'h.json')
     (tmp_path/'h.json').write_text(json.dumps(dict(format=FUSION_FORMAT, source='wav2vec', temperature=1, threshold=0.6)))
     with pytest.raises(ValueError, match='unknown fusion source'): FusionHead(tmp_path/'h.json')
+
+
+def test_serve_answers_with_the_heads(model, tmp_path):
+    "`serve --fusion` gives the API the same pooled answer `predict --fusion` gives."
+    pytest.importorskip('fastapi', reason="needs the serve extra")
+    from fastapi.testclient import TestClient
+    from voicegender.serve import make_app, TimedPredictor
+    import soundfile as sf
+    yin_head(tmp_path/'yin.json')
+    y = with_silence(synthetic_speech(1.5, 180, seed=11))
+    buf = io.BytesIO(); sf.write(buf, y, SR, format='WAV', subtype='FLOAT')
+    with TestClient(make_app(TimedPredictor(model, fusion=str(tmp_path/'yin.json')))) as client:
+        r = client.post('/predict', files={'file': ('clip.wav', buf.getvalue(), 'audio/wav')}).json()
+    want = Predictor(model, fusion=str(tmp_path/'yin.json')).predict_audio(y)
+    assert r['probabilities'] == want['probabilities'] and r['label'] == want['label']

@@ -368,8 +368,8 @@ def cli_predict(argv:list[str], # the command's arguments
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows scored together, across files (default: 64)")
     p.add_argument('--fusion', nargs='?', const='resemblyzer', metavar='HEADS',
-                   help="average with second opinions (needs 'voicegender[baselines]'): 'resemblyzer' (Resemblyzer + logistic "
-                        "regression; the default of a bare --fusion), 'yin' (YIN pitch, spectral and MFCC statistics + GBM), "
+                   help="pool the answer with second opinions: 'resemblyzer' (Resemblyzer + logistic regression, needs "
+                        "'voicegender[baselines]'; the default of a bare --fusion), 'yin' (YIN pitch, spectral and MFCC statistics + GBM), "
                         "'resemblyzer,yin', or head JSON files. Measured on unseen corpora: README, 'Voices it never heard'")
     cluster_args(p, 'predict')                                       # --workers, --scheduler, --out, --table, --force, --progress
     a = p.parse_args(argv)

@@ -875,6 +875,9 @@ def cli_serve(argv:list[str])->int:
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows of concurrent requests scored in one network call "
                    "(default: 64; 1: each request alone)")
+    p.add_argument('--fusion', nargs='?', const='resemblyzer', metavar='HEADS',
+                   help="pool each answer with second opinions, as `voicegender predict --fusion`: 'resemblyzer' (the "
+                        "default of a bare --fusion), 'yin', 'resemblyzer,yin', or head JSON files (resemblyzer needs 'voicegender[baselines]')")
     p.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'])
     g = p.add_argument_group('limits and access (docs/security.md)')
     g.add_argument('--upload-timeout', type=float, default=UPLOAD_TIMEOUT,
@@ -901,7 +904,7 @@ def cli_serve(argv:list[str])->int:
     if why := port_problem(a.host, a.port): print(f"error: {why}", file=sys.stderr); return 2
     if (a.threads is not None and a.threads < 1) or a.batch < 1: print("error: --threads and --batch must be at least 1", file=sys.stderr); return 2
     import uvicorn
-    try: pred = TimedPredictor(a.model, a.vad, a.threshold, engine=a.engine, threads=a.threads)
+    try: pred = TimedPredictor(a.model, a.vad, a.threshold, engine=a.engine, threads=a.threads, fusion=a.fusion)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2
     print(f"model: {pred}", file=sys.stderr)
     warm_up(pred)
