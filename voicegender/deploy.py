@@ -73,6 +73,7 @@ class FusionHead:
         p_male = np.clip(self.p_male(y), 1e-6, 1 - 1e-6)
         return float(softmax(np.log([[1 - p_male, p_male]]), self.temperature)[0, 0])
 
+# %% ../nbs/04_deploy_model.ipynb #6d1ff88c
 def fusion_heads(fusion:bool|str|Path|list|None, # True: 'resemblyzer'; 'resemblyzer,yin'; JSON paths; a list of these
                 )->list: # what `FusionHead` takes, one a head
     "The heads a `--fusion` value names."
@@ -81,6 +82,7 @@ def fusion_heads(fusion:bool|str|Path|list|None, # True: 'resemblyzer'; 'resembl
     if isinstance(fusion, (list, tuple)): return [h for f in fusion for h in fusion_heads(f)]
     return [h.strip() for h in str(fusion).split(',') if h.strip()] if isinstance(fusion, str) else [fusion]
 
+# %% ../nbs/04_deploy_model.ipynb #b526f876
 def pool_log_odds(ps:list, # each source's calibrated p(female): floats or arrays of the same shape
                  )->np.ndarray: # the pooled p(female)
     """The fusion rule: the mean of the sources' log-odds (log-linear pooling). A sure source stays sure where the mean
