@@ -56,6 +56,7 @@ def test_cli_fusion(tmp_path):
         assert main(['predict', str(tmp_path/'a.wav'), '--fusion', '--json']) == 0
     r = json.loads(out.getvalue())
     assert 'fusion=resemblyzer' in err.getvalue() and r['label'] in ('female', 'male', 'uncertain')
+    assert set(r['sources']) == {'network', 'resemblyzer'}                              # --json shows each source's own answer
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):   # a bare --fusion before the files
         assert main(['predict', '--fusion', str(tmp_path/'a.wav'), '--json']) == 0

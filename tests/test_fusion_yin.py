@@ -43,7 +43,8 @@ def test_two_heads_and_the_network_weigh_the_same(model, tmp_path, monkeypatch):
     a, f = alone.predict_audio(y), fused.predict_audio(y)
     q = a['probabilities']['female']                                            # the heads' log-odds cancel: a third of the network's is left
     assert f['probabilities']['female'] == pytest.approx(1/(1 + ((1 - q)/q)**(1/3)), abs=2e-4)
-    assert set(f) == set(a)                                                    # nothing of the heads leaks into the answer
+    assert set(f) == set(a) | {'sources'} and 'sources' not in a              # each source's own p(female), with --fusion only
+    assert f['sources'] == {'network': pytest.approx(q, abs=1e-4), 'yin:a': 0.2, 'yin:b': 0.8}
 
 
 def test_heads_hear_the_speech_at_a_steady_level(tmp_path):
@@ -77,4 +78,4 @@ def test_serve_answers_with_the_heads(model, tmp_path):
     with TestClient(make_app(TimedPredictor(model, fusion=str(tmp_path/'yin.json')))) as client:
         r = client.post('/predict', files={'file': ('clip.wav', buf.getvalue(), 'audio/wav')}).json()
     want = Predictor(model, fusion=str(tmp_path/'yin.json')).predict_audio(y)
-    assert r['probabilities'] == want['probabilities'] and r['label'] == want['label']
+    assert r['probabilities'] == want['probabilities'] and r['label'] == want['label'] and r['sources'] == want['sources']

@@ -132,6 +132,8 @@ class Predictor:
             if h.settings.get('model_sha256') != self.model.settings.get('weights_sha256'):
                 self.notes.append(f"the fusion head {h.path.name} was fitted beside another model than {self.model_path.name}")
         if self.heads: self.threshold = float(np.mean([self.threshold, *(h.threshold for h in self.heads)]))
+        kinds = [h.source for h in self.heads]   # how each source is named in an answer's `sources`
+        self.head_names = [k if kinds.count(k) == 1 else f'{k}:{h.path.stem}' for k,h in zip(kinds, self.heads)]
 
     def __repr__(self): return (f"Predictor({self.model_path}, T={self.temperature:.3g}, threshold={self.threshold:.3g}, "
                                 f"vad={self.vad}, window={self.seconds:g}s, hop={self.hop:g}s, engine={self.model.engine}, threads={self.threads}"
@@ -225,9 +227,12 @@ def clip_answer(self:Predictor, res:dict, # from `clip_windows`
     "The clip's answer from its windows' probabilities (their mean), and the fusion heads' if asked."
     p_heads = res.pop('_p_heads', [])
     if not len(wins): return res
-    p = pw.mean(0)
-    if p_heads: p = np.array([f := pool_log_odds([p[0], *p_heads]), 1 - f])   # the network and each head weigh the same
+    p, sources = pw.mean(0), {}
+    if p_heads:   # the network and each head weigh the same; each one's own p(female) is kept: why the answer is what it is
+        sources = {'network': round(float(p[0]), 4), **{n: round(float(q), 4) for n,q in zip(self.head_names, p_heads)}}
+        p = np.array([f := pool_log_odds([p[0], *p_heads]), 1 - f])
     res.update(label=self.answer(p), probabilities=_probs(p), n_windows=len(wins))
+    if sources: res['sources'] = sources
     if windows: res['windows'] = [dict(start=round(s/SR, 3), end=round(e/SR, 3), label=self.answer(q),
                                        probabilities=_probs(q)) for (s,e),q in zip(wins, pw)]
     return res

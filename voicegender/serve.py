@@ -251,6 +251,8 @@ class Prediction(BaseModel):
     n_windows: int = Field(description="1 s windows scored")
     speech_seconds: float; duration: float
     warnings: list[str]
+    sources: dict[str, float] | None = Field(None, description="with --fusion: the p(female) of the network and of each "
+                                             "head, before they are pooled into `probabilities`")
     timings_ms: Timings
 
 class ErrorMessage(BaseModel):
