@@ -656,9 +656,11 @@ def pooling(lever):
     for d in sorted((OUT/lever).glob('fold*')):
         sc = json.loads((d/'scores.json').read_text()); f, t0 = sc['fold'], sc['calibration']['threshold']
         r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav'); c = r.corpus.iloc[0]
-        sources = {'alone': ['p_female'], 'with Resemblyzer': ['p_female', 'p_r'], 'with Resemblyzer and YIN GBM': ['p_female', 'p_r', 'p_y']}
+        sources = {'alone': ['p_female'], 'with Resemblyzer': ['p_female', 'p_r'], 'with YIN GBM': ['p_female', 'p_y'],
+                   'with Resemblyzer and YIN GBM': ['p_female', 'p_r', 'p_y']}
+        head_of = {'p_r': heads[0], 'p_y': heads[1]}
         for name,cols in sources.items():
-            t = np.mean([t0, *(thr[h][f] for h in heads[:len(cols) - 1])])
+            t = np.mean([t0, *(thr[head_of[k]][f] for k in cols[1:])])
             for rule,pool in rules.items():
                 if name == 'alone' and rule != 'mean of probabilities': continue
                 s_ = corpus_scores(r.assign(p_female=pool([r[k].to_numpy() for k in cols])), t, audit)[c]
