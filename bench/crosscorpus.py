@@ -605,6 +605,13 @@ def noise(lever, baseline='resemblyzer', n=2000, seed=0):
                                     mean_over_corpora=mean), indent=1))
     print(f"wrote {dest}")
 
+def with_heads(fold_dir:Path, heads:tuple)->pd.DataFrame: # the fold's test clips, with p_r and p_y: the two heads' p(female)
+    "A fold's test predictions joined with those of the Resemblyzer head and the YIN head (`heads`: their baseline names)."
+    r = pd.read_csv(fold_dir/'test_predictions.csv')
+    for b,k in zip(heads, ('p_r', 'p_y')):
+        r = r.merge(pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k}), on='wav')
+    return r
+
 def noise3(lever, n=2000, seed=0, predict_input=False):
     """Would a third source help the shipped `--fusion`? Speaker bootstrap as in `noise`, per held-out corpus (adults):
     LEVER alone, fused with Resemblyzer + LR (`predict --fusion`), and fused with Resemblyzer + LR and the YIN
@@ -618,10 +625,9 @@ def noise3(lever, n=2000, seed=0, predict_input=False):
     from voicegender.deploy import pool_log_odds
     heads = (HEAD_BASELINES['resemblyzer'], HEAD_BASELINES['yin']) if predict_input else ('Resemblyzer + LR', YIN_GBM)
     pool = (lambda *q: pool_log_odds(q)) if predict_input else (lambda *q: np.mean(q, 0))   # as `predict --fusion` pools them
-    bs = [pd.read_csv(baseline_csv(b))[['wav', 'p_female']].rename(columns={'p_female': k}) for b,k in zip(heads, ('p_r', 'p_y'))]
     rng, out, leads = np.random.default_rng(seed), {}, {'over_lever': [], 'over_fusion': [], 'fusion_over_lever': []}
     for d in sorted((OUT/lever).glob('fold*')):
-        r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav')
+        r = with_heads(d, heads)
         r = r[~(r.age < ADULT_AGE)].assign(two=lambda t: pool(t.p_female, t.p_r), three=lambda t: pool(t.p_female, t.p_r, t.p_y))
         cols = ('p_female', 'two', 'three')
         full, draws = redrawn(r, cols, n, rng); o = out[r.corpus.iloc[0]] = full
@@ -650,12 +656,11 @@ def pooling(lever):
     heads = tuple(HEAD_BASELINES.values())
     cal = json.loads((OUT/'baselines.json').read_text())
     thr = {h: {r['fold']: r['calibration']['threshold'] for r in cal[h]} for h in heads}
-    bs = [pd.read_csv(baseline_csv(h))[['wav', 'p_female']].rename(columns={'p_female': k}) for h,k in zip(heads, ('p_r', 'p_y'))]
     rules = {'mean of probabilities': lambda ps: np.mean(ps, 0), 'mean of log-odds': pool_log_odds}
     audit, out = suspects(), {}
     for d in sorted((OUT/lever).glob('fold*')):
         sc = json.loads((d/'scores.json').read_text()); f, t0 = sc['fold'], sc['calibration']['threshold']
-        r = pd.read_csv(d/'test_predictions.csv').merge(bs[0], on='wav').merge(bs[1], on='wav'); c = r.corpus.iloc[0]
+        r = with_heads(d, heads); c = r.corpus.iloc[0]
         sources = {'alone': ['p_female'], 'with Resemblyzer': ['p_female', 'p_r'], 'with YIN GBM': ['p_female', 'p_y'],
                    'with Resemblyzer and YIN GBM': ['p_female', 'p_r', 'p_y']}
         head_of = {'p_r': heads[0], 'p_y': heads[1]}

@@ -79,3 +79,18 @@ def test_serve_answers_with_the_heads(model, tmp_path):
         r = client.post('/predict', files={'file': ('clip.wav', buf.getvalue(), 'audio/wav')}).json()
     want = Predictor(model, fusion=str(tmp_path/'yin.json')).predict_audio(y)
     assert r['probabilities'] == want['probabilities'] and r['label'] == want['label'] and r['sources'] == want['sources']
+
+
+def test_a_head_failing_on_one_file_does_not_stop_the_batch(model, tmp_path, monkeypatch):
+    import soundfile as sf
+    yin_head(tmp_path/'yin.json')
+    sf.write(tmp_path/'a.wav', with_silence(synthetic_speech(1.0, 130, seed=1)), SR)
+    sf.write(tmp_path/'b.wav', with_silence(synthetic_speech(2.5, 210, seed=2)), SR)
+    def p_female(self, speech):
+        if len(speech) > 2*SR: raise ValueError("head broke on this clip")
+        return 0.3
+    monkeypatch.setattr(FusionHead, 'p_female', p_female)
+    pred = Predictor(model, fusion=str(tmp_path/'yin.json'))
+    a, b = pred.predict_files([tmp_path/'a.wav', tmp_path/'b.wav'])
+    assert a['sources']['yin'] == 0.3 and 'error' not in a
+    assert b['path'].endswith('b.wav') and 'head broke on this clip' in b['error']

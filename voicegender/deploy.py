@@ -17,8 +17,8 @@ from .calibrate import softmax, load_calibration
 
 # %% auto #0
 __all__ = ['DEFAULT_THRESHOLD', 'CLIP_LEVEL', 'CLIP_SHARE', 'FUSION_FORMAT', 'FUSION_HEADS', 'FUSION_HEAD', 'model_path',
-           'FusionHead', 'fusion_heads', 'pool_log_odds', 'default_threads', 'Predictor', 'steady_level', 'find_audio',
-           'format_row', 'table_header', 'cluster_args', 'cli_predict']
+           'FusionHead', 'fusion_heads', 'pool_log_odds', 'default_threads', 'Predictor', 'steady_level',
+           'heard_by_heads', 'find_audio', 'format_row', 'table_header', 'cluster_args', 'fusion_arg', 'cli_predict']
 
 # %% ../nbs/04_deploy_model.ipynb #35d9e171
 def model_path(model:str|Path|None=None, # NAME.safetensors (with NAME.json); None: the model shipped in the package
@@ -199,12 +199,18 @@ def prepared(self:Predictor, y:np.ndarray, # mono samples
     if self.recipe.get('level'): y = steady_level(y)   # a model that ignores the gain gets a detector that does too
     return res, y
 
+def heard_by_heads(y:np.ndarray, # the prepared signal
+                   segs:list, # its speech segments (`Predictor.speech`), at least one
+                  )->np.ndarray:
+    "What the fusion heads hear: the prepared signal from its first to its last speech sample."
+    return y[segs[0][0]:segs[-1][1]]
+
 @patch
-def head_input(self:Predictor, y:np.ndarray, sr:int=SR)->np.ndarray|None: # the prepared signal from its first to its last speech sample
-    "What the fusion heads hear of a clip (None: no speech): fit them on this, so training and `predict` agree."
+def head_input(self:Predictor, y:np.ndarray, sr:int=SR)->np.ndarray|None: # `heard_by_heads` of a raw clip, None without speech
+    "What the fusion heads hear of a clip: fit them on this, so training and `predict` agree."
     y = self.prepared(y, sr)[1]
     segs, wins = self.speech(y)
-    return y[segs[0][0]:segs[-1][1]] if wins else None
+    return heard_by_heads(y, segs) if wins else None
 
 @patch
 def clip_windows(self:Predictor, y:np.ndarray, # mono samples
@@ -214,7 +220,7 @@ def clip_windows(self:Predictor, y:np.ndarray, # mono samples
     res, y = self.prepared(y, sr)
     segs, wins = self.speech(y)
     res['speech_seconds'] = round(sum(e - s for s,e in segs)/SR, 3)
-    if self.heads and wins: res['_p_heads'] = [h.p_female(y[segs[0][0]:segs[-1][1]]) for h in self.heads]   # for `clip_answer`
+    if self.heads and wins: res['_p_heads'] = [h.p_female(heard_by_heads(y, segs)) for h in self.heads]   # for `clip_answer`
     return res, y, wins
 
 # %% ../nbs/04_deploy_model.ipynb #124c57f3
@@ -353,6 +359,13 @@ def cluster_args(p:argparse.ArgumentParser, command:str):
     return p
 
 # %% ../nbs/04_deploy_model.ipynb #6257081a
+def fusion_arg(p:argparse.ArgumentParser):
+    "The `--fusion` option, the same for `predict` and `serve`."
+    p.add_argument('--fusion', nargs='?', const='resemblyzer', metavar='HEADS',
+                   help="pool each answer with second opinions: 'resemblyzer' (Resemblyzer + logistic regression, needs "
+                        "'voicegender[baselines]'; the default of a bare --fusion), 'yin' (YIN pitch, spectral and MFCC statistics "
+                        "+ GBM), 'resemblyzer,yin', or head JSON files. Measured on unseen corpora: README, 'Voices it never heard'")
+
 def cli_predict(argv:list[str], # the command's arguments
                 run_cluster=None, # `voicegender.distributed.cli_cluster`, given by `voicegender.cli.main`: runs --workers/--scheduler
                )->int:
@@ -374,10 +387,7 @@ def cli_predict(argv:list[str], # the command's arguments
     p.add_argument('--engine', choices=['auto', 'onnx', 'torch'], default='auto',
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows scored together, across files (default: 64)")
-    p.add_argument('--fusion', nargs='?', const='resemblyzer', metavar='HEADS',
-                   help="pool the answer with second opinions: 'resemblyzer' (Resemblyzer + logistic regression, needs "
-                        "'voicegender[baselines]'; the default of a bare --fusion), 'yin' (YIN pitch, spectral and MFCC statistics + GBM), "
-                        "'resemblyzer,yin', or head JSON files. Measured on unseen corpora: README, 'Voices it never heard'")
+    fusion_arg(p)
     cluster_args(p, 'predict')                                       # --workers, --scheduler, --out, --table, --force, --progress
     a = p.parse_args(argv)
     if a.fusion and not all(h in FUSION_HEADS or h.endswith('.json') for h in fusion_heads(a.fusion)):

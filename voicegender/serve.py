@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 import numpy as np, soundfile as sf
 from .core import *
-from .deploy import Predictor, DEFAULT_THRESHOLD, default_threads
+from .deploy import Predictor, DEFAULT_THRESHOLD, default_threads, fusion_arg
 from .speech import synthetic_speech
 try:
     import soxr
@@ -877,9 +877,7 @@ def cli_serve(argv:list[str])->int:
                    help="run the network with onnxruntime or PyTorch (default: onnxruntime when installed)")
     p.add_argument('--batch', type=int, default=64, help="windows of concurrent requests scored in one network call "
                    "(default: 64; 1: each request alone)")
-    p.add_argument('--fusion', nargs='?', const='resemblyzer', metavar='HEADS',
-                   help="pool each answer with second opinions, as `voicegender predict --fusion`: 'resemblyzer' (the "
-                        "default of a bare --fusion), 'yin', 'resemblyzer,yin', or head JSON files (resemblyzer needs 'voicegender[baselines]')")
+    fusion_arg(p)
     p.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'])
     g = p.add_argument_group('limits and access (docs/security.md)')
     g.add_argument('--upload-timeout', type=float, default=UPLOAD_TIMEOUT,
