@@ -3,6 +3,7 @@ on the same clips; results/crosscorpus.json and the README table.
 
     python bench/crosscorpus.py prepare            # images of every recipe the levers use (.tmp/cc/...), the splits
     python bench/crosscorpus.py train LEVER        # the 3 folds of one lever (resumable), results/crosscorpus/LEVER/
+    python bench/crosscorpus.py windows            # every 1 s window of the training clips as `predict` cuts them (the `_win` levers' images)
     python bench/crosscorpus.py baselines          # acoustic statistics + LR/GBM (also without pyin), Resemblyzer + LR, same folds and clips
     python bench/crosscorpus.py table              # results/crosscorpus.json + docs/crosscorpus.md (peer: results/peer_inaseg.csv)
     python bench/crosscorpus.py ship LEVER         # the shipped model: LEVER's recipe on all corpora except held-out speakers
@@ -39,7 +40,8 @@ RECIPES = {'c40m80': ['--n-mfcc', '40', '--n-mels', '80'],
            'c40m80_level_cmn': ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn'],
            'c80m80_level_cmn': ['--n-mfcc', '80', '--n-mels', '80', '--level', '--cmn']}
 # lever -> (recipe, distortion kind of the swapped-in copies, the `TrainConfig` settings that differ from its defaults,
-#           and optionally n_train: clips a training speaker, default 16, and audited: leave the `audit`'s suspects out of training)
+#           and optionally n_train: clips a training speaker, default 16, audited: leave the `audit`'s suspects out of training,
+#           and windows: train on every 1 s window of those clips (`windows`), not on their loudest second)
 BASE = dict(pretrained=False, size=(40, 64))
 LEVERS = {
     'pooled_c40m80_mix': ('c40m80', 'mix', BASE),                          # the AZ recipe, pooled: the issue's starting point
@@ -71,6 +73,9 @@ LEVERS = {
     'level_mic_cmn_r18_pitch_seed1': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'arch': 'resnet18', 'seed': 1}),
     'level_mic_cmn_r18_pitch_seed2': ('c40m80_level_cmn', 'mic_pitch', {**BASE, 'arch': 'resnet18', 'seed': 2}),
     'level_mic_cmn_audited': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True}),  # the shipped recipe without the suspects
+    'level_mic_cmn_r18_win': ('c40m80_level_cmn', 'mic', {**BASE, 'arch': 'resnet18', 'windows': True}),   # trained on every 1 s window of its clips, as `predict` cuts them
+    'level_mic_cmn_r18_win_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'arch': 'resnet18', 'windows': True, 'seed': 1}),
+    'level_mic_cmn_r18_win_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'arch': 'resnet18', 'windows': True, 'seed': 2}),
     'level_mic_cmn_audited_seed1': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 1}),
     'level_mic_cmn_audited_seed2': ('c40m80_level_cmn', 'mic', {**BASE, 'audited': True, 'seed': 2}),
 }
@@ -103,21 +108,70 @@ def lever_setup(lever):
     kw = dict(kw); n_train = kw.pop('n_train', 16)   # a choice of the fold's clips, not of training
     if kw.pop('audited', False):   # a fold's test speakers are never in training, so leaving out every suspect is the same
         kw['exclude_speakers'] = tuple(suspects())
-    return recipe, TrainConfig(**kw, distorted=str(WORK/f'{recipe}_{kind}')), n_train
+    win = kw.pop('windows', False)
+    return recipe, TrainConfig(**kw, distorted=str(WORK/f'{recipe}{WINDOWS if win else ""}_{kind}')), n_train
+
+WINDOWS = '_win'   # .tmp/cc/<recipe>_win: every 1 s window of the training clips; <recipe>_win_<kind>: their distorted copies
+
+def windows(recipe='c40m80_level_cmn', kind='mic', n_train=16):
+    """Images of every 1 s window of each clip a training speaker can give (`fold_images`' choice, `n_train` a
+    speaker), cut as `predict` cuts them (the shipped model's speech rules and recipe, which must be RECIPE's), and of
+    the same windows of the clip's KIND copy (the same distortion and seed as `prepare --distort`). Writes
+    .tmp/cc/RECIPE_win[_KIND]/<gender>/<image name>__w<i>.jpg and RECIPE_win/windows.csv; resumable in chunks of clips."""
+    import zlib
+    from voicegender.core import load_audio, atomic_write, SR
+    from voicegender.crosscorpus import clip_images
+    from voicegender.data import per_speaker
+    from voicegender.deploy import Predictor
+    from voicegender.mfcc import distort_audio, save_jpeg
+    root, copies = WORK/f'{recipe}{WINDOWS}', WORK/f'{recipe}{WINDOWS}_{kind}'
+    pred = Predictor(threads=1); want = json.loads((WORK/recipe/'recipe.json').read_text())
+    if {**want, 'trim': False} != {**pred.recipe, 'seconds': want['seconds'], 'trim': False}:
+        raise SystemExit(f"the shipped model's recipe {pred.recipe} is not {recipe}'s {want}")
+    for r, extra in ((root, {}), (copies, {'distort': kind})):
+        r.mkdir(parents=True, exist_ok=True); (r/'recipe.json').write_text(json.dumps({**want, **extra}, indent=1))
+    clips = per_speaker(clip_images(clips_table(), WORK/recipe), n_train)
+    table = root/'windows.csv'
+    done = pd.read_csv(table) if table.exists() else pd.DataFrame(columns=[*clips.columns, 'window'])
+    todo = clips[~clips.wav.isin(done.wav)]; t = time.time()
+    print(f"{len(clips)} clips, {len(todo)} to do", flush=True)
+    for k in range(0, len(todo), 200):
+        rows = []
+        for c in todo.iloc[k:k+200].itertuples():
+            y = load_audio(c.wav)
+            _, yc, wins = pred.clip_windows(y)
+            if not wins: continue
+            _, yd = pred.prepared(distort_audio(y, SR, kind, seed=zlib.crc32(Path(c.wav).stem.encode())))
+            name = Path(c.path).stem
+            for i,(im, imd) in enumerate(zip(pred.images(yc, wins)[0], pred.images(yd, [(s, min(e, len(yd))) for s,e in wins])[0])):
+                save_jpeg(im, root/c.gender/f'{name}__w{i}.jpg'); save_jpeg(imd, copies/c.gender/f'{name}__w{i}.jpg')
+                rows.append({**c._asdict(), 'path': str(root/c.gender/f'{name}__w{i}.jpg'), 'window': i})
+        done = pd.concat([done, pd.DataFrame(rows).drop(columns='Index')], ignore_index=True)
+        atomic_write(table, done.to_csv(index=False))   # the chunk's images are written: now it counts as done
+        print(f"{min(k+200, len(todo))}/{len(todo)} clips, {len(done)} windows, {time.time() - t:.0f} s", flush=True)
+
+def lever_windows(lever)->pd.DataFrame|None:
+    "The window images a `_win` lever trains on (`windows` makes them), else None."
+    if not LEVERS[lever][2].get('windows'): return None
+    table = WORK/f'{LEVERS[lever][0]}{WINDOWS}'/'windows.csv'
+    if not table.exists(): raise SystemExit(f"{lever} trains on every 1 s window: run `python bench/crosscorpus.py windows` first")
+    return pd.read_csv(table)
 
 def train(lever, folds):
     from voicegender.crosscorpus import clip_images, loco_fold
     recipe, cfg, n_train = lever_setup(lever)
     images = clip_images(clips_table(), WORK/recipe)
+    win = lever_windows(lever)
     for f in folds:
         t = time.time()
-        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, cfg, n_train=n_train)
+        r = loco_fold(OUT/lever/f'fold{f}', images, SPLITS, f, cfg, n_train=n_train, windows=win)
         a = r['scores'][r['heldout'][0]]['adults']
         print(f"{lever} fold {f} (held out {r['heldout'][0]}): balanced {a['balanced_accuracy']:.1%}, "
               f"speakers {a['speaker_accuracy']:.0%}, coverage {a['coverage']:.0%} at {a['answered_accuracy']:.1%}, "
               f"ECE {a['ece']:.1%} ({time.time() - t:.0f} s)", flush=True)
 
-SEEDED = ('level_mic_cmn', 'level_mic_cmn_pitch', 'level_mic_cmn_c80_pitch', 'level_mic_cmn_pitch_e20', 'level_mic_cmn_r18', 'level_mic_cmn_r18_pitch')   # recipes trained with seeds 42, 1 and 2: ensemble and fusion rows
+SEEDED = ('level_mic_cmn', 'level_mic_cmn_pitch', 'level_mic_cmn_c80_pitch', 'level_mic_cmn_pitch_e20', 'level_mic_cmn_r18', 'level_mic_cmn_r18_pitch',
+          'level_mic_cmn_r18_win')   # recipes trained with seeds 42, 1 and 2: ensemble and fusion rows
 PREDICT_SUFFIX = '_predict'   # results/crosscorpus/<lever>_predict: the lever's fold models through `Predictor`
 
 def predict(lever, folds):
@@ -353,7 +407,7 @@ def methods()->list:
     out += [(f"{net_name(l)}, {l}, through predict (every 1 s window)", [l + PREDICT_SUFFIX], ()) for l in LEVERS
             if any((OUT/(l + PREDICT_SUFFIX)).glob('fold*/scores.json'))]
     if (OUT/'baselines.json').exists(): out += [(b, [], (b,)) for b in json.loads((OUT/'baselines.json').read_text())]
-    fused = dict.fromkeys(('level_mic', *seed_levers('level_mic_cmn'), *SEED_LEVERS))   # each seed's fusion: the shipped recipes, now and before
+    fused = dict.fromkeys(('level_mic', *seed_levers('level_mic_cmn'), *seed_levers('level_mic_cmn_r18'), *SEED_LEVERS))   # each seed's fusion: the shipped recipes, now and before
     out += [(fusion_name(l, net_name(l)), [l], ('Resemblyzer + LR',)) for l in fused]
     for recipe in SEEDED:
         if all((OUT/l).is_dir() for l in seed_levers(recipe)):
@@ -431,7 +485,7 @@ def ship(lever):
     sp = load_splits(HOLDOUT); sp[sp.role == 'test'].to_csv(ROOT/'results/heldout_speakers.csv', index=False)
     recipe, cfg, n_train = lever_setup(lever)
     run = OUT/f'shipped_{lever}'
-    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, cfg, n_train=n_train)
+    r = loco_fold(run, clip_images(clips, WORK/recipe), HOLDOUT, 0, cfg, n_train=n_train, windows=lever_windows(lever))
     m = load_model(run/'model.safetensors')
     spk = sp[sp.role != 'test'].groupby(['corpus', 'role', 'gender']).speaker.nunique()
     settings = {**m.settings, 'calibration': {k: r['calibration'][k] for k in ('temperature', 'threshold')},
@@ -464,7 +518,7 @@ def ship_fusion():
         head = dict(format=FUSION_FORMAT, source=name, temperature=float(r['calibration']['temperature']),
                     threshold=float(r['calibration']['threshold']), model_sha256=settings['weights_sha256'],
                     input='Predictor.head_input: the clip as the network hears it (level steadied), first to last speech sample',
-                    rule="p_female = mean of the model's and each head's calibrated p(female); uncertain below the mean of their thresholds",
+                    rule="p_female = the sigmoid of the mean of the model's and each head's calibrated log-odds (deploy.pool_log_odds); uncertain below the mean of their thresholds",
                     training=dict(split=str(HOLDOUT.relative_to(ROOT)), fold=0, clips=int((r['predictions'].role == 'test').sum()),
                                   calibration=r['calibration']))
         if name == 'resemblyzer':
@@ -512,12 +566,13 @@ def compare(a:str, b:str, n=2000, seed=0):
     """Is recipe A's three-seed ensemble ahead of recipe B's on corpora they never heard? Per held-out corpus (adults),
     the balanced clip accuracy of each (mean of the seeds' calibrated p(female), answer at 0.5) and the 95 % interval
     of A's lead when the test speakers are redrawn (paired, within each gender), per corpus and for the mean over the
-    corpora. Writes results/crosscorpus_compare_A_vs_B.json."""
+    corpora. A and B may name the seeds' runs through `predict` (RECIPE_predict). Writes results/crosscorpus_compare_A_vs_B.json."""
     from voicegender.data import ADULT_AGE
     from voicegender.report import seed_levers
+    def seeds(k): return seed_levers(k) if not k.endswith(PREDICT_SUFFIX) else [l + PREDICT_SUFFIX for l in seed_levers(k[:-len(PREDICT_SUFFIX)])]
     rng, out, leads = np.random.default_rng(seed), {}, []
     for f in (0, 1, 2):
-        p = {k: np.mean([pd.read_csv(OUT/l/f'fold{f}'/'test_predictions.csv').p_female.to_numpy() for l in seed_levers(k)], 0)
+        p = {k: np.mean([pd.read_csv(OUT/l/f'fold{f}'/'test_predictions.csv').p_female.to_numpy() for l in seeds(k)], 0)
              for k in (a, b)}
         r = pd.read_csv(OUT/a/f'fold{f}'/'test_predictions.csv').assign(p_a=p[a], p_b=p[b])
         if not (pd.read_csv(OUT/b/f'fold{f}'/'test_predictions.csv').wav == r.wav).all(): raise SystemExit(f"fold {f}: not the same clips")
@@ -737,7 +792,7 @@ def cost(n=60, seed=0):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['prepare', 'train', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'pooling', 'window_pooling', 'audit', 'groups', 'compare', 'coverage'])
+    p.add_argument('step', choices=['prepare', 'train', 'windows', 'predict', 'baselines', 'table', 'ship', 'noise', 'noise3', 'ship_fusion', 'cost', 'pooling', 'window_pooling', 'audit', 'groups', 'compare', 'coverage'])
     p.add_argument('lever', nargs='?', default='level_mic'); p.add_argument('against', nargs='?', default='level_mic_cmn')
     p.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--recipes', nargs='+', default=list(RECIPES))
@@ -745,4 +800,4 @@ if __name__ == '__main__':
     a = p.parse_args()
     os.chdir(ROOT)
     {'prepare': lambda: prepare(a.recipes), 'train': lambda: train(a.lever, a.folds), 'predict': lambda: predict(a.lever, a.folds), 'baselines': baselines, 'table': table,
-     'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'pooling': lambda: pooling(a.lever), 'window_pooling': lambda: window_pooling(a.lever), 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()
+     'windows': windows, 'ship': lambda: ship(a.lever), 'noise': lambda: noise(a.lever), 'noise3': lambda: noise3(a.lever, predict_input=a.predict_input), 'ship_fusion': ship_fusion, 'cost': cost, 'pooling': lambda: pooling(a.lever), 'window_pooling': lambda: window_pooling(a.lever), 'audit': audit, 'groups': groups, 'compare': lambda: compare(a.lever, a.against), 'coverage': lambda: coverage(a.lever)}[a.step]()

@@ -29,12 +29,16 @@ def clip_images(clips:pd.DataFrame, # from `corpus_table` (path, corpus, speaker
 
 def fold_images(images:pd.DataFrame, # from `clip_images`
                 splits:pd.DataFrame, # from `loco_splits` or `holdout_splits`
-                fold:int, n_train:int=16, n_test:int=8)->pd.DataFrame:
-    "The images of one fold: at most `n_train` a training/validation speaker, `n_test` a test speaker."
+                fold:int, n_train:int=16, n_test:int=8,
+                windows:pd.DataFrame|None=None, # more images of the same clips (path, wav, ...), e.g. every 1 s window of each
+               )->pd.DataFrame:
+    "The images of one fold: at most `n_train` clips a training/validation speaker (with `windows`: their windows' images), `n_test` a test speaker (one image each)."
     roles = splits[splits.fold == fold].set_index('speaker').role
     d = images[images.speaker.isin(roles.index)]
     test = d.speaker.map(roles) == 'test'
-    return pd.concat([per_speaker(d[~test], n_train), per_speaker(d[test], n_test)], ignore_index=True)
+    fit = per_speaker(d[~test], n_train)
+    if windows is not None: fit = windows[windows.wav.isin(fit.wav)]
+    return pd.concat([fit, per_speaker(d[test], n_test)], ignore_index=True)
 
 # %% ../nbs/03b_crosscorpus.ipynb #fdce0b5e
 def group_scores(pred:pd.DataFrame, # one row a clip: speaker, gender, p_female (calibrated)
@@ -76,18 +80,24 @@ def model_logits(model, paths:list, bs:int=128)->np.ndarray:
 
 def fit_calibration(logits:np.ndarray, # (n, 2) validation logits (or log-probabilities), GENDERS order
                     genders, # their true labels
-                    target_accuracy:float=0.97, min_coverage:float=0.9)->dict: # temperature, threshold, ...
-    "Temperature and 'uncertain' threshold fitted on validation speakers (answer >= 90 %, aiming at 97 % right)."
+                    target_accuracy:float=0.97, min_coverage:float=0.9,
+                    clips=None, # the clip of each row (several windows a clip): the threshold is chosen on clips
+                   )->dict: # temperature, threshold, ...
+    "Temperature (on the rows) and 'uncertain' threshold (on each clip's mean probability, as `predict` answers a clip) fitted on validation speakers (answer >= 90 %, aiming at 97 % right)."
     y = gender_index(genders)
     T = fit_temperature(logits, y)
-    thr = choose_threshold(softmax(logits, T), y, target_accuracy, min_coverage)
+    p = softmax(logits, T)
+    if clips is not None:   # `predict`'s answer for a clip: the mean of its windows' probabilities
+        d = pd.DataFrame(p).assign(clip=np.asarray(clips), y=y).groupby('clip', sort=False).mean()
+        p, y = d[[0, 1]].to_numpy(), d.y.to_numpy().astype(int)
+    thr = choose_threshold(p, y, target_accuracy, min_coverage)
     return dict(temperature=T, threshold=max(0.5, thr['threshold']), target_accuracy=target_accuracy,
-                min_coverage=min_coverage, valid_clips=len(y), valid_ece=expected_calibration_error(softmax(logits, T), y))
+                min_coverage=min_coverage, valid_clips=len(y), valid_ece=expected_calibration_error(p, y))
 
-def calibrate_model(model, valid:pd.DataFrame, # validation images (path, gender)
+def calibrate_model(model, valid:pd.DataFrame, # validation images (path, gender; wav: their clip)
                     **kw)->dict:
-    "`fit_calibration` of a `GenderModel` on the validation images."
-    return fit_calibration(model_logits(model, valid.path.tolist()), valid.gender, **kw)
+    "`fit_calibration` of a `GenderModel` on the validation images, judged per clip."
+    return fit_calibration(model_logits(model, valid.path.tolist()), valid.gender, clips=valid.get('wav'), **kw)
 
 # %% ../nbs/03b_crosscorpus.ipynb #a77c64e6
 def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
@@ -95,12 +105,14 @@ def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
               splits:str|Path, # a saved `loco_splits` (or `holdout_splits`) table
               fold:int,
               cfg:TrainConfig=TrainConfig(), # the training settings (`voicegender.train.TrainConfig`)
-              n_train:int=16, n_test:int=8, progress:bool=True)->dict:
+              n_train:int=16, n_test:int=8, progress:bool=True,
+              windows:pd.DataFrame|None=None, # train and calibrate on these images of the chosen clips (`fold_images`)
+             )->dict:
     "Train one fold, calibrate on its validation speakers, score its test corpus; resumable."
     run_dir = Path(run_dir); out = run_dir/'scores.json'
     if out.exists(): return json.loads(out.read_text())
     from voicegender.data import load_splits
-    sp = load_splits(splits); items = fold_images(images, sp, fold, n_train, n_test)
+    sp = load_splits(splits); items = fold_images(images, sp, fold, n_train, n_test, windows)
     if not (run_dir/'metrics.json').exists():
         train_fold(run_dir, cfg, splits=splits, fold=fold, items=items, progress=progress)
     model = load_model(run_dir/'model.safetensors')
