@@ -108,28 +108,30 @@ def lever_setup(lever):
     kw = dict(kw); n_train = kw.pop('n_train', 16)   # a choice of the fold's clips, not of training
     if kw.pop('audited', False):   # a fold's test speakers are never in training, so leaving out every suspect is the same
         kw['exclude_speakers'] = tuple(suspects())
-    win = kw.pop('windows', False)
-    return recipe, TrainConfig(**kw, distorted=str(WORK/f'{recipe}{WINDOWS if win else ""}_{kind}')), n_train
+    root = windows_root(recipe) if kw.pop('windows', False) else WORK/recipe
+    return recipe, TrainConfig(**kw, distorted=f'{root}_{kind}'), n_train
 
-WINDOWS = '_win'   # .tmp/cc/<recipe>_win: every 1 s window of the training clips; <recipe>_win_<kind>: their distorted copies
+def windows_root(recipe)->Path: # .tmp/cc/RECIPE_win (every 1 s window of the training clips; RECIPE_win_KIND: their KIND copies)
+    return WORK/f'{recipe}_win'
 
 def windows(recipe='c40m80_level_cmn', kind='mic', n_train=16):
     """Images of every 1 s window of each clip a training speaker can give (`fold_images`' choice, `n_train` a
     speaker), cut as `predict` cuts them (the shipped model's speech rules and recipe, which must be RECIPE's), and of
     the same windows of the clip's KIND copy (the same distortion and seed as `prepare --distort`). Writes
-    .tmp/cc/RECIPE_win[_KIND]/<gender>/<image name>__w<i>.jpg and RECIPE_win/windows.csv; resumable in chunks of clips."""
+    .tmp/cc/RECIPE_win[_KIND]/<gender>/<image name>__w<i>.jpg and RECIPE_win/windows.csv; resumable in chunks of clips.
+    A clip that fails is reported and left out; the others go on."""
     import zlib
-    from voicegender.core import load_audio, atomic_write, SR
+    from voicegender.core import load_audio, atomic_write, AudioError, SR
     from voicegender.crosscorpus import clip_images
     from voicegender.data import per_speaker
     from voicegender.deploy import Predictor
     from voicegender.mfcc import distort_audio, save_jpeg
-    root, copies = WORK/f'{recipe}{WINDOWS}', WORK/f'{recipe}{WINDOWS}_{kind}'
+    root = windows_root(recipe); copies = Path(f'{root}_{kind}')
     pred = Predictor(threads=1); want = json.loads((WORK/recipe/'recipe.json').read_text())
     if {**want, 'trim': False} != {**pred.recipe, 'seconds': want['seconds'], 'trim': False}:
         raise SystemExit(f"the shipped model's recipe {pred.recipe} is not {recipe}'s {want}")
     for r, extra in ((root, {}), (copies, {'distort': kind})):
-        r.mkdir(parents=True, exist_ok=True); (r/'recipe.json').write_text(json.dumps({**want, **extra}, indent=1))
+        atomic_write(r/'recipe.json', json.dumps({**want, **extra}, indent=1))
     clips = per_speaker(clip_images(clips_table(), WORK/recipe), n_train)
     table = root/'windows.csv'
     done = pd.read_csv(table) if table.exists() else pd.DataFrame(columns=[*clips.columns, 'window'])
@@ -137,23 +139,26 @@ def windows(recipe='c40m80_level_cmn', kind='mic', n_train=16):
     print(f"{len(clips)} clips, {len(todo)} to do", flush=True)
     for k in range(0, len(todo), 200):
         rows = []
-        for c in todo.iloc[k:k+200].itertuples():
-            y = load_audio(c.wav)
-            _, yc, wins = pred.clip_windows(y)
-            if not wins: continue
-            _, yd = pred.prepared(distort_audio(y, SR, kind, seed=zlib.crc32(Path(c.wav).stem.encode())))
-            name = Path(c.path).stem
-            for i,(im, imd) in enumerate(zip(pred.images(yc, wins)[0], pred.images(yd, [(s, min(e, len(yd))) for s,e in wins])[0])):
-                save_jpeg(im, root/c.gender/f'{name}__w{i}.jpg'); save_jpeg(imd, copies/c.gender/f'{name}__w{i}.jpg')
-                rows.append({**c._asdict(), 'path': str(root/c.gender/f'{name}__w{i}.jpg'), 'window': i})
-        done = pd.concat([done, pd.DataFrame(rows).drop(columns='Index')], ignore_index=True)
+        for c in todo.iloc[k:k+200].itertuples(index=False):
+            try:
+                y = load_audio(c.wav)
+                _, yc, wins = pred.clip_windows(y)
+                if not wins: continue
+                _, yd = pred.prepared(distort_audio(y, SR, kind, seed=zlib.crc32(Path(c.wav).stem.encode())))
+                name = Path(c.path).stem
+                for i,(im, imd) in enumerate(zip(pred.images(yc, wins)[0], pred.images(yd, [(s, min(e, len(yd))) for s,e in wins])[0])):
+                    save_jpeg(im, root/c.gender/f'{name}__w{i}.jpg'); save_jpeg(imd, copies/c.gender/f'{name}__w{i}.jpg')
+                    rows.append({**c._asdict(), 'path': str(root/c.gender/f'{name}__w{i}.jpg'), 'window': i})
+            except Exception as e:   # reported, and the other clips go on (an AudioError already names the file)
+                print(f"left out: {e if isinstance(e, AudioError) else f'{c.wav}: {type(e).__name__}: {e}'}", flush=True)
+        done = pd.concat([done, pd.DataFrame(rows, columns=done.columns)], ignore_index=True)
         atomic_write(table, done.to_csv(index=False))   # the chunk's images are written: now it counts as done
         print(f"{min(k+200, len(todo))}/{len(todo)} clips, {len(done)} windows, {time.time() - t:.0f} s", flush=True)
 
 def lever_windows(lever)->pd.DataFrame|None:
     "The window images a `_win` lever trains on (`windows` makes them), else None."
     if not LEVERS[lever][2].get('windows'): return None
-    table = WORK/f'{LEVERS[lever][0]}{WINDOWS}'/'windows.csv'
+    table = windows_root(LEVERS[lever][0])/'windows.csv'
     if not table.exists(): raise SystemExit(f"{lever} trains on every 1 s window: run `python bench/crosscorpus.py windows` first")
     return pd.read_csv(table)
 
