@@ -115,6 +115,9 @@ def test_killing_prepare_kills_its_workers(tmp_path):
         survivors = [w for w in workers if _alive(w)]
         n = len(list(out.glob('*/*.jpg'))); time.sleep(1)
         assert not survivors, f"workers {survivors} outlived their parent by 5 s ({len(list(out.glob('*/*.jpg'))) - n} images in the last second)"
+        clips, _ = clip_table(toy)                                   # a resume finishes, and cleans up after the dead
+        r = mfcc.prepare(clips, out, tmp_path/'maps', n_workers=0, progress=False, distort='mix')
+        assert r['images'] == len(clips) and not list(out.rglob('.*')), (r, list(out.rglob('.*')))
     finally:
         for w in workers:
             with contextlib.suppress(ProcessLookupError): os.kill(w, signal.SIGKILL)

@@ -12,8 +12,8 @@ import numpy as np, soundfile as sf
 __all__ = ['SR', 'GENDERS', 'RESULTS', 'SPLITS', 'CLIP_TABLE', 'BASELINES_TABLE', 'IMAGES', 'SHARED_DATA', 'AUDIT_SHARE',
            'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index', 'vocab_order',
            'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write',
-           'remove_stale_tmp', 'writable_folder', 'file_problem', 'read_audio', 'load_audio', 'settings_path',
-           'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
+           'remove_stale_tmp', 'writing_dir', 'writable_folder', 'file_problem', 'read_audio', 'load_audio',
+           'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -58,11 +58,12 @@ class TruncatedAudio(UserWarning):
 # %% ../nbs/00_core.ipynb #58e2c9a2
 @contextlib.contextmanager
 def atomic_path(path:str|Path, # the file to (re)place
+                tmp_dir:str|Path|None=None, # where the temporary file is made, on the same file system (default: beside `path`)
                ): # yields the temporary path to write instead
-    "Write a file under a temporary name beside it, renamed into place when the block ends: readers never see half a file."
+    "Write a file under a temporary name, renamed into place when the block ends: readers never see half a file."
     path = Path(path)
     if not path.parent.is_dir(): path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{threading.get_ident()}.{os.getpid()}.tmp')   # `remove_stale_tmp` reads the pid
+    tmp = Path(tmp_dir or path.parent)/f'.{path.name}.{threading.get_ident()}.{os.getpid()}.tmp'   # `remove_stale_tmp` reads the pid
     placed = False
     try:
         yield tmp
@@ -72,29 +73,43 @@ def atomic_path(path:str|Path, # the file to (re)place
 
 def atomic_write(path:str|Path, # the file to (re)place
                  data:str|bytes, # its whole content
+                 tmp_dir:str|Path|None=None, # see `atomic_path`
                 )->Path:
     "Write `data` to `path` via a temporary file and a rename, creating the folder."
-    with atomic_path(path) as tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    with atomic_path(path, tmp_dir) as tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #4d97ffc0
 def remove_stale_tmp(folder:str|Path, # searched with its subfolders
                     )->int: # how many files were removed
-    "Delete the temporary files of `atomic_write` in `folder` whose writing process no longer runs."
+    "Delete the temporary files of `atomic_write` in `folder`, and the emptied `writing_dir`s, whose process no longer runs."
     n = 0
     for f in Path(folder).rglob('.*.tmp'):
         pid = f.name.rsplit('.', 2)[-2]
         if pid.isdigit() and _alive(int(pid)): continue
         try: f.unlink(); n += 1
         except FileNotFoundError: pass
+    for d in Path(folder).rglob('.writing.*'):
+        pid = d.name.rsplit('.', 1)[-1]
+        if d.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            try: d.rmdir()
+            except OSError: pass   # not empty: a file another process is renaming
     return n
+
+def writing_dir(root:str|Path, # the output folder (its subfolders hold the files)
+               )->Path: # `root/.writing.<pid>`, created
+    "This process's folder for the temporary files of the files it writes under `root`."
+    d = Path(root)/f'.writing.{os.getpid()}'
+    d.mkdir(exist_ok=True)
+    return d
 
 def _alive(pid:int)->bool:
     if pid == os.getpid(): return True
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: pass   # another user's process
-    return True
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')   # a zombie writes nothing
+    except (OSError, IndexError): return True   # no /proc (not Linux): it runs
 
 # %% ../nbs/00_core.ipynb #37b16046
 def writable_folder(path:str|Path, # the folder (created if missing)

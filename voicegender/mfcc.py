@@ -234,16 +234,19 @@ def shift_pitch(y:np.ndarray, sr:int=SR,
     return np.pad(out, (0, max(0, len(y) - len(out))))[:len(y)]
 
 # %% ../nbs/02_mfcc.ipynb #4ee501bc
-def save_jpeg(img:np.ndarray, path:str|Path, quality:int=95):
+def save_jpeg(img:np.ndarray, path:str|Path, quality:int=95,
+              tmp_dir:str|Path|None=None, # where its temporary file is made (see `atomic_path`)
+             ):
     "Write a uint8 array as a JPEG, atomically."
     import io
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='JPEG', quality=quality)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), tmp_dir)
 
 def clip_image(wav:str|Path, # input clip
                out:str|Path, # JPEG to write
                seconds:float=1.0,
                distort:str|None=None, # a `distort` kind, seeded by the file name (augmented copies)
+               tmp_dir:str|Path|None=None, # where the JPEG's temporary file is made (see `atomic_path`)
                **kw, # options of `mfcc_image`
               )->tuple[str,str|None]: # (out, error message or None)
     "WAV -> MFCC image JPEG. Never raises: returns the error text instead, so a batch can go on."
@@ -251,7 +254,7 @@ def clip_image(wav:str|Path, # input clip
         y = load_audio(wav)
         if not np.abs(y - y.mean()).max() > 1e-6: raise AudioError(wav, "silent (all samples equal)")
         if distort: y = distort_audio(y, SR, distort, seed=zlib.crc32(Path(wav).stem.encode()))
-        save_jpeg(mfcc_image(y, SR, seconds, **kw), out)
+        save_jpeg(mfcc_image(y, SR, seconds, **kw), out, tmp_dir=tmp_dir)
         return str(out), None
     except AudioError as e: return str(out), str(e)
     except Exception as e: return str(out), f"{wav}: {type(e).__name__}: {e}"
@@ -288,7 +291,10 @@ def _prepare_one(job):
         from threadpoolctl import threadpool_limits
         _die_with_parent(parent.pid)                                        # no orphans writing on
         _ONE_THREAD.append(threadpool_limits(1))                            # one BLAS thread each
-    return clip_image(*job[:3], **job[3])
+    wav, image, seconds, image_kw, root = job
+    # a worker makes its temporary files in a folder of its own: creating files in one shared folder, two workers
+    # queued on its lock (a sixth of the CPU time with two workers, by `perf`)
+    return clip_image(wav, image, seconds, tmp_dir=writing_dir(root) if _ONE_THREAD else None, **image_kw)
 
 # %% ../nbs/02_mfcc.ipynb #a7482a5a
 def prepare(clips:pd.DataFrame, # the clip table (path, gender)
@@ -318,10 +324,11 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     clips = clips.assign(image=[str(out/g/(n + '.jpg')) for n,g in zip(names, clips.gender)])
     todo = clips if force else clips[[not _jpeg_ok(i) for i in clips.image]]
     redone = 0 if force else sum(Path(i).exists() for i in todo.image)   # there, but not a whole JPEG
-    jobs = [(p, i, seconds, image_kw) for p,i in zip(todo.path, todo.image)]
+    jobs = [(p, i, seconds, image_kw, out) for p,i in zip(todo.path, todo.image)]
     t0 = time.perf_counter()
     res = parallel(_prepare_one, jobs, n_workers=os.cpu_count() if n_workers is None else n_workers,
                    progress=progress and len(jobs) > 0, chunksize=16) if jobs else []
+    remove_stale_tmp(out)   # the workers are gone: their (empty) temporary folders go
     errors = {img: err for img,err in res if err}
     done = clips[~clips.image.isin(errors.keys())]
     for g in GENDERS: _atomic_json(dict(zip(done[done.gender==g].path, done[done.gender==g].image)), maps/f'{g}.json')

@@ -422,11 +422,14 @@ def prepare_speed_section(root:str|Path=RESULTS)->str:
     return head + (f"`python bench/prepare_speed.py --workers {b['workers']}` prepares all {b['clips']:,} AudioMNIST_AZ clips: "
         f"**{b['ours_clips_per_s']:.0f} clips/s** ({b['clips']/b['ours_clips_per_s']:.1f} s), against **{b['reference_clips_per_s']:.0f} clips/s** "
         "for the reference notebook's way measured in the same run (one file at a time, `librosa.load` at its default "
-        f"22,050 Hz, the same MFCC recipe, `skimage.io.imsave`): **{b['speedup']:.1f}x**. One core spends "
+        f"22,050 Hz, the same MFCC recipe, `skimage.io.imsave`): **{b['speedup']:.2f}x** (medians of {b['repeats']} alternated runs"
+        + (f"; ours {min(b['runs']['ours'])}-{max(b['runs']['ours'])}, the reference {min(b['runs']['reference'])}-{max(b['runs']['reference'])} clips/s" if 'runs' in b else '')
+        + "). One core spends "
         f"{sh['ms_per_clip_one_core']} ms a clip: {pct(sh['mfcc'], 0)} MFCC, {pct(sh['write'], 0)} JPEG writing, {pct(sh['decode'], 0)} decoding. "
         + (f"Creating one small file costs {b['file_create_cpu_ms']} ms of CPU on this disk, whoever writes it. " if 'file_create_cpu_ms' in b else '') +
         "Workers are limited to one BLAS thread each (with the library default, two workers on two cores were slower than "
-        f"one). Results in `results/bench_prepare.json` ({b['errors']} errors).")
+        "one), and each makes its images' temporary files in a folder of its own (two workers creating files in one folder "
+        f"queued on its lock). Results in `results/bench_prepare.json` ({b['errors']} errors).")
 
 HOW_SURE = """**How sure these numbers are.** A fold holds about 12 test speakers, 3-4 of them women, so which speakers happened to
 be drawn moves a mean more than most changes we tried. `speaker_bootstrap` (`nbs/03_train.ipynb`) redraws each fold's
