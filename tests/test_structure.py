@@ -54,3 +54,18 @@ def test_prepare_accepts_every_distortion():
         assert e.value.code == 0, kind
     with pytest.raises(SystemExit) as e: main(['prepare', '--distort', 'no_such_kind', '--help'])
     assert e.value.code == 2
+
+
+def test_git_tracks_no_stray_binaries():
+    "The shipped model is the only large file in git; other binary files are the figures in pngs/ (a probe's 2,000 JPEGs were once committed by mistake)."
+    import subprocess, pytest
+    root = PKG.parent
+    try: files = subprocess.run(['git', 'ls-files', '-z'], cwd=root, capture_output=True, check=True).stdout.decode().split('\0')
+    except (OSError, subprocess.CalledProcessError): pytest.skip("not a git checkout")
+    files = [f for f in files if f and (root/f).is_file()]
+    model = 'voicegender/models/voicegender.safetensors'
+    big = [f for f in files if (root/f).stat().st_size > 2_000_000 and f != model]
+    assert not big, f"files over 2 MB in git besides the shipped model: {big}"
+    binary = [f for f in files if b'\0' in (root/f).read_bytes()[:8192] and f != model and not f.startswith('pngs/')]
+    assert not binary, f"binary files in git outside pngs/: {binary[:10]} ({len(binary)} in all)"
+    assert (root/model).stat().st_size < 45*2**20, "the shipped model is over 45 MiB"
