@@ -236,7 +236,8 @@ def seg_frames(segments, n):
 
 def score(sys_frames, ref, music, scored, pause):
     """Frame scores. The reference counts a clip's pauses as its speaker's speech; `speech_accuracy_no_pauses` leaves
-    out the frames of pauses >= PAUSE inside a clip, which a finer reference would count as no speech."""
+    out the frames of pauses >= PAUSE inside a clip, which a finer reference would count as no speech, and
+    `female_share_error_no_pauses_pts` compares the female share with that finer reference's."""
     sp, ns, spp = scored & (ref > 0), scored & (ref == 0), scored & (ref > 0) & ~pause
     share = lambda f: (f == 1).sum()/max((f > 0).sum(), 1)
     return dict(speech_accuracy=float((sys_frames[sp] == ref[sp]).mean()),
@@ -248,6 +249,7 @@ def score(sys_frames, ref, music, scored, pause):
                 false_speech_music=float((sys_frames[scored & music] > 0).mean()) if (scored & music).any() else None,
                 frame_accuracy=float((sys_frames[scored] == ref[scored]).mean()),
                 female_share_error_pts=float(abs(share(sys_frames) - share(ref))*100),
+                female_share_error_no_pauses_pts=float(abs(share(sys_frames) - share(np.where(pause, 0, ref)))*100),
                 female_share_ref=float(share(ref)))
 
 def ours_segments(path, threshold, **decoder):
@@ -393,7 +395,7 @@ def main():
     rows += old_rows
     t = pd.DataFrame(rows)
     t['balanced'] = (t.speech_accuracy + 1 - t.false_speech)/2
-    cols = ['speech_accuracy', 'missed_speech', 'wrong_gender', 'speech_accuracy_no_pauses', 'pause_share', 'false_speech', 'false_speech_music', 'balanced', 'female_share_error_pts', 'speed_x_realtime_per_core']
+    cols = ['speech_accuracy', 'missed_speech', 'wrong_gender', 'speech_accuracy_no_pauses', 'pause_share', 'false_speech', 'false_speech_music', 'balanced', 'female_share_error_pts', 'female_share_error_no_pauses_pts', 'speed_x_realtime_per_core']
     summary = t.groupby(['tool', 'version'])[cols].mean()
     overall = t.groupby('tool')[cols].mean()
     mem = {'voicegender': ours['peak_rss_mb'], 'voicegender after loading, before any audio': ours['loaded_rss_mb']} | (

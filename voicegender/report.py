@@ -497,15 +497,17 @@ def segment_section(root:str|Path=RESULTS)->str:
     root, head = Path(root), "## Who speaks when: `voicegender segment` against inaSpeechSegmenter\n\n"
     r = read_json(root/'segment_bench.json')
     if r is None: return head + missing_note([root/'segment_bench.json'], 'python bench/segment.py --tune')
-    v, mem = r['by_version'], r['peak_rss_mb']
+    v, mem, nop = r['by_version'], r['peak_rss_mb'], 'female_share_error_no_pauses_pts'
     rows = ["| | speech-frame accuracy (clean / music / noise) | the same without pauses >= 0.3 s in a clip | wrong gender | "
             "false speech on pauses | female-share error | real time per core | peak memory |", "|---|---|---|---|---|---|---|---|"]
     for tool in ('voicegender', 'inaSpeechSegmenter'):
         s = [v.get(f'{tool} / {k}') for k in ('clean', 'music', 'noise15')]
         if None in s: continue
         acc = lambda key: ' / '.join(f"{x[key]*100:.1f}" for x in s) + ' %'
+        pts = lambda key: ' / '.join(f"{x[key]:.1f}" for x in s)
+        share = f"{pts('female_share_error_pts')} points" + (f" ({pts(nop)} without them)" if all(nop in x for x in s) else '')
         rows.append(f"| {tool} | {acc('speech_accuracy')} | {acc('speech_accuracy_no_pauses')} | {span([x['wrong_gender'] for x in s])} | "
-                    f"{pct(r['overall'][tool]['false_speech'])} | {span([x['female_share_error_pts']/100 for x in s], 1, ' points')} | "
+                    f"{pct(r['overall'][tool]['false_speech'])} | {share} | "
                     f"{span([x['speed_x_realtime_per_core']/100 for x in s], 0, 'x')} | {mem[tool]:.0f} MB |")
     per = pd.DataFrame(r['per_file']); per = per[per.tool.isin(['voicegender', 'inaSpeechSegmenter'])]
     by = per.groupby(['corpus', 'tool']).speech_accuracy.agg(['min', 'max']).unstack('tool')
