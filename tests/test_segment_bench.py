@@ -1,5 +1,5 @@
 "The segmentation bench's own arithmetic: frame scores against the reference and against the finer one without a clip's pauses."
-import importlib.util, sys
+import importlib.util
 from pathlib import Path
 import numpy as np
 

@@ -10,10 +10,10 @@ import numpy as np, soundfile as sf
 
 # %% auto #0
 __all__ = ['SR', 'GENDERS', 'RESULTS', 'SPLITS', 'CLIP_TABLE', 'BASELINES_TABLE', 'IMAGES', 'SHARED_DATA', 'AUDIT_SHARE',
-           'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index', 'vocab_order',
-           'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write',
-           'remove_stale_tmp', 'writing_dir', 'writable_folder', 'file_problem', 'read_audio', 'load_audio',
-           'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
+           'WRITING', 'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index',
+           'vocab_order', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write',
+           'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder', 'file_problem', 'read_audio',
+           'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -89,19 +89,25 @@ def remove_stale_tmp(folder:str|Path, # searched with its subfolders
         if pid.isdigit() and _alive(int(pid)): continue
         try: f.unlink(); n += 1
         except FileNotFoundError: pass
-    for d in Path(folder).rglob('.writing.*'):
-        pid = d.name.rsplit('.', 1)[-1]
-        if d.is_dir() and pid.isdigit() and not _alive(int(pid)):
-            try: d.rmdir()
-            except OSError: pass   # not empty: a file another process is renaming
+    remove_writing_dirs(folder)
     return n
+
+WRITING = '.writing.'   # a `writing_dir`'s name: this prefix, then its process id
 
 def writing_dir(root:str|Path, # the output folder (its subfolders hold the files)
                )->Path: # `root/.writing.<pid>`, created
     "This process's folder for the temporary files of the files it writes under `root`."
-    d = Path(root)/f'.writing.{os.getpid()}'
+    d = Path(root)/f'{WRITING}{os.getpid()}'
     d.mkdir(exist_ok=True)
     return d
+
+def remove_writing_dirs(root:str|Path):
+    "Remove the emptied `writing_dir`s of `root` whose process no longer runs."
+    for d in Path(root).glob(f'{WRITING}*'):
+        pid = d.name[len(WRITING):]
+        if d.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            try: d.rmdir()
+            except OSError: pass   # not empty: a file another process is renaming
 
 def _alive(pid:int)->bool:
     if pid == os.getpid(): return True

@@ -328,7 +328,7 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     t0 = time.perf_counter()
     res = parallel(_prepare_one, jobs, n_workers=os.cpu_count() if n_workers is None else n_workers,
                    progress=progress and len(jobs) > 0, chunksize=16) if jobs else []
-    remove_stale_tmp(out)   # the workers are gone: their (empty) temporary folders go
+    remove_writing_dirs(out)   # the workers are gone: their (empty) temporary folders go
     errors = {img: err for img,err in res if err}
     done = clips[~clips.image.isin(errors.keys())]
     for g in GENDERS: _atomic_json(dict(zip(done[done.gender==g].path, done[done.gender==g].image)), maps/f'{g}.json')
