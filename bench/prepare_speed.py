@@ -12,7 +12,9 @@ CPU on this machine from one minute to the next (`file_create_cpu_ms` records wh
 about a quarter to two fifths of its time writing. So every timed run starts after `os.sync()`, and no output is
 deleted until the end (deleting thousands of files between runs slowed the next runs' writes). Each run's kernel CPU a
 clip (`kernel_cpu_ms_per_clip`) shows the disk's state: on this ext4 without a journal, creating a file after thousands
-were deleted scans the inode table (`perf`: `recently_deleted`), and the same work took 0.3 to 0.9 ms of kernel CPU a clip."""
+were deleted scans the inode table (`perf`: `recently_deleted`), and the same work took 0.3 to 0.9 ms of kernel CPU a clip.
+So the same alternated runs are also made with both ways writing into memory (`--mem-tmp`, default /dev/shm, a tmpfs):
+the pipeline's own work without the disk's state (`memory_backed` in the results)."""
 import argparse, json, os, shutil, tempfile, time, platform
 from pathlib import Path
 import numpy as np, librosa, warnings
@@ -43,39 +45,51 @@ def file_create_ms(folder, n=1000, size=2500):
     for i in range(n): (folder/f'{i}.bin').write_bytes(data)
     return round((time.process_time() - c)/n*1000, 3)
 
+def timed_runs(clips, ref_paths, tmp:Path, repeats:int, workers:int)->dict:
+    "Alternated timed runs of both ways writing under `tmp`: clips/s, their medians and the kernel CPU a clip."
+    ours_runs, ref_runs, sys_ms = [], [], dict(ours=[], reference=[])
+    def kernel_ms(t0, t1, n):   # CPU ms a clip spent in the kernel (all processes of this benchmark): file creation mostly
+        return round((t1.system - t0.system + t1.children_system - t0.children_system)/n*1000, 2)
+    for k in range(repeats):   # alternated, so a slow spell of the machine hits both ways alike
+        os.sync()   # before each timed run: the disk's pending writes of the run before are not charged to this one
+        c = os.times(); t = time.perf_counter(); r = prepare(clips, tmp/f'ours{k}', tmp/f'maps{k}', n_workers=workers, progress=False)
+        ours_runs.append(len(clips)/(time.perf_counter() - t))   # its images stay until the end: deleting thousands of
+        sys_ms['ours'].append(kernel_ms(c, os.times(), len(clips)))  # files mid-benchmark slowed the next runs' writes
+        (tmp/f'ref{k}').mkdir()   # a new folder each run, as ours: both create every file (rewriting a file in place is cheaper)
+        os.sync(); c = os.times(); t = time.perf_counter(); reference_way(ref_paths, tmp/f'ref{k}'); ref_runs.append(len(ref_paths)/(time.perf_counter() - t))
+        sys_ms['reference'].append(kernel_ms(c, os.times(), len(ref_paths)))
+        print(f"{tmp}: run {k+1}/{repeats}: ours {ours_runs[-1]:.0f} clips/s, reference {ref_runs[-1]:.0f} clips/s "
+              f"(kernel CPU a clip: {sys_ms['ours'][-1]} / {sys_ms['reference'][-1]} ms)", flush=True)
+    ours, ref = float(np.median(ours_runs)), float(np.median(ref_runs))
+    return dict(images=r['images'], errors=len(r['errors']), ours_clips_per_s=round(ours, 1), reference_clips_per_s=round(ref, 1),
+                speedup=round(ours/ref, 2), runs=dict(ours=[round(x) for x in ours_runs], reference=[round(x) for x in ref_runs]),
+                kernel_cpu_ms_per_clip=sys_ms)
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--data', default='../shared/data/audiomnist_az')
     ap.add_argument('--workers', type=int, default=os.cpu_count()); ap.add_argument('--ref-clips', type=int, default=0,
                     help="clips for the (slow) reference way; 0 = all")
     ap.add_argument('--repeats', type=int, default=3, help="timed runs of each way (the medians are compared)")
-    ap.add_argument('--tmp', default='.tmp', help="where both ways write (a temporary folder inside it; default: .tmp/)"); a = ap.parse_args()
+    ap.add_argument('--tmp', default='.tmp', help="where both ways write (a temporary folder inside it; default: .tmp/)")
+    ap.add_argument('--mem-tmp', default='/dev/shm', help="a memory-backed folder for the same runs without the disk ('' to skip)")
+    a = ap.parse_args()
     clips, _ = clip_table(a.data)
     Path(a.tmp).mkdir(parents=True, exist_ok=True); tmp = Path(tempfile.mkdtemp(dir=a.tmp))
+    mem = Path(tempfile.mkdtemp(dir=a.mem_tmp)) if a.mem_tmp and os.access(a.mem_tmp, os.W_OK) else None
     try:
         for p in clips.path: Path(p).read_bytes()   # same page cache for both ways: every file read once before timing
         prepare(clips.head(8), tmp/'warm', tmp/'warm_maps', n_workers=0, progress=False)   # import/JIT warm-up
         ref_paths = list(clips.path if not a.ref_clips else clips.path.head(a.ref_clips))
         (tmp/'ref').mkdir(); reference_way(ref_paths[:4], tmp/'ref')
-        ours_runs, ref_runs, sys_ms = [], [], dict(ours=[], reference=[])
-        def kernel_ms(t0, t1, n):   # CPU ms a clip spent in the kernel (all processes of this benchmark): file creation mostly
-            return round((t1.system - t0.system + t1.children_system - t0.children_system)/n*1000, 2)
-        for k in range(a.repeats):   # alternated, so a slow spell of the machine hits both ways alike
-            os.sync()   # before each timed run: the disk's pending writes of the run before are not charged to this one
-            c = os.times(); t = time.perf_counter(); r = prepare(clips, tmp/f'ours{k}', tmp/f'maps{k}', n_workers=a.workers, progress=False)
-            ours_runs.append(len(clips)/(time.perf_counter() - t))   # its images stay until the end: deleting thousands of
-            sys_ms['ours'].append(kernel_ms(c, os.times(), len(clips)))  # files mid-benchmark slowed the next runs' writes
-            (tmp/f'ref{k}').mkdir()   # a new folder each run, as ours: both create every file (rewriting a file in place is cheaper)
-            os.sync(); c = os.times(); t = time.perf_counter(); reference_way(ref_paths, tmp/f'ref{k}'); ref_runs.append(len(ref_paths)/(time.perf_counter() - t))
-            sys_ms['reference'].append(kernel_ms(c, os.times(), len(ref_paths)))
-            print(f"run {k+1}/{a.repeats}: ours {ours_runs[-1]:.0f} clips/s, reference {ref_runs[-1]:.0f} clips/s "
-                  f"(kernel CPU a clip: {sys_ms['ours'][-1]} / {sys_ms['reference'][-1]} ms)", flush=True)
-        ours, ref = float(np.median(ours_runs)), float(np.median(ref_runs))
+        disk = timed_runs(clips, ref_paths, tmp/'runs', a.repeats, a.workers)
+        in_memory = timed_runs(clips, ref_paths, mem/'runs', a.repeats, a.workers) if mem else None
         shares = stage_shares(list(clips.path.head(500)), tmp/'shares')
-        res = dict(clips=len(clips), images=r['images'], errors=len(r['errors']), workers=a.workers,
-                   ours_clips_per_s=round(ours, 1), reference_clips_per_s=round(ref, 1), speedup=round(ours/ref, 2),
-                   repeats=a.repeats, runs=dict(ours=[round(x) for x in ours_runs], reference=[round(x) for x in ref_runs]), kernel_cpu_ms_per_clip=sys_ms,
-                   our_time_shares=shares, file_create_cpu_ms=file_create_ms(tmp/'bare'), cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0], written_under=str(Path(a.tmp).resolve()),
-                   machine=platform.processor() or platform.machine())
+        res = dict(clips=len(clips), **disk, workers=a.workers, repeats=a.repeats, our_time_shares=shares,
+                   file_create_cpu_ms=file_create_ms(tmp/'bare'), cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
+                   written_under=str(Path(a.tmp).resolve()), machine=platform.processor() or platform.machine())
+        if in_memory: res['memory_backed'] = in_memory | dict(written_under=str(Path(a.mem_tmp).resolve()))
         print(json.dumps(res, indent=1))
         Path('results').mkdir(exist_ok=True); Path('results/bench_prepare.json').write_text(json.dumps(res, indent=1))
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if mem: shutil.rmtree(mem, ignore_errors=True)

@@ -62,8 +62,8 @@ def fix_duration(y:np.ndarray, # mono samples
     if len(y) <= n:
         left = (n - len(y))//2
         return np.pad(y, (left, n - len(y) - left)).astype(np.float32)
-    e = np.concatenate([[0.], np.cumsum(y.astype(np.float64)**2)])
-    win = e[n:] - e[:-n]
+    sq = np.square(y, dtype=np.float64)
+    win = np.cumsum(np.concatenate([[sq[:n].sum()], sq[n:] - sq[:-n]]))   # each window's energy: the first's, then a running sum
     best = np.flatnonzero(win >= win.max()*(1-1e-9))
     start = int(best[len(best)//2])
     return y[start:start+n].astype(np.float32)
@@ -252,7 +252,7 @@ def clip_image(wav:str|Path, # input clip
     "WAV -> MFCC image JPEG. Never raises: returns the error text instead, so a batch can go on."
     try:
         y = load_audio(wav)
-        if not np.abs(y - y.mean()).max() > 1e-6: raise AudioError(wav, "silent (all samples equal)")
+        if not np.ptp(y) > 1e-6: raise AudioError(wav, "silent (all samples equal)")
         if distort: y = distort_audio(y, SR, distort, seed=zlib.crc32(Path(wav).stem.encode()))
         save_jpeg(mfcc_image(y, SR, seconds, **kw), out, tmp_dir=tmp_dir)
         return str(out), None
@@ -284,7 +284,7 @@ def _jpeg_ok(path)->bool:
         return head == b'\xff\xd8\xff' and tail == b'\xff\xd9'
     except OSError: return False   # missing, or shorter than 2 bytes
 
-_ONE_THREAD = []
+_ONE_THREAD, _WRITING_DIRS = [], {}
 def _prepare_one(job):
     import multiprocessing as mp
     if not _ONE_THREAD and (parent := mp.parent_process()) is not None:   # once a worker process:
@@ -294,7 +294,8 @@ def _prepare_one(job):
     wav, image, seconds, image_kw, root = job
     # a worker makes its temporary files in a folder of its own: creating files in one shared folder, two workers
     # queued on its lock (a sixth of the CPU time with two workers, by `perf`)
-    return clip_image(wav, image, seconds, tmp_dir=writing_dir(root) if _ONE_THREAD else None, **image_kw)
+    if _ONE_THREAD and root not in _WRITING_DIRS: _WRITING_DIRS[root] = writing_dir(root)   # made once a worker
+    return clip_image(wav, image, seconds, tmp_dir=_WRITING_DIRS.get(root), **image_kw)
 
 # %% ../nbs/02_mfcc.ipynb #a7482a5a
 def prepare(clips:pd.DataFrame, # the clip table (path, gender)
