@@ -9,6 +9,8 @@ Measures, each in its own process (so start-up is counted and peak memory is tha
 - **long**: `voicegender segment` on a one-hour recording made by concatenating the clips (with pauses): real time per
   core (audio seconds / CPU seconds) and peak memory.
 - **latency**: median time of `Predictor.predict_file` on a 1 s clip at steady state, one thread.
+- **first answer**: `voicegender predict CLIP` in a new process, start-up included (median of 3), for a clip at
+  16 kHz and the same clip at 44.1 kHz (a phone's or laptop's rate: it is resampled); the peer on the same clip.
 - **serve**: `bench/serve_load.py` at 1, 4 and 16 clients with micro-batching, and with the reference settings
   (PyTorch, no batching) in the same run.
 
@@ -103,6 +105,24 @@ def latency(clip:Path, n:int=100, warmup:int=10)->dict:
                 p90_ms=round(float(np.percentile(ts, 90)), 2))
 
 
+def first_answer(clip:Path, tmp:Path, peer:bool, n:int=3)->dict:
+    "Wall time of `voicegender predict CLIP` in a new process (median of n), at 16 kHz and at 44.1 kHz; the peer's once."
+    import numpy as np, soundfile as sf, soxr
+    y, sr = sf.read(clip, dtype='float32')
+    hi = tmp/'first_44k.wav'; sf.write(hi, soxr.resample(y, sr, 44_100), 44_100, subtype='PCM_16')
+    out = {}
+    for name, f in (('16k', clip), ('44k', hi)):
+        runs = [timed([VENV/'voicegender', 'predict', f]) for _ in range(n)]
+        out[name] = dict(wall_s=float(np.median([r['wall_s'] for r in runs])), runs=[r['wall_s'] for r in runs],
+                         peak_mb=max(r['peak_mb'] for r in runs), rc=max(r['rc'] for r in runs))
+    if peer and PEER.exists():
+        (tmp/'first.csv').write_text(f'path\n{clip}\n')
+        out['peer'] = timed([PEER, ROOT/'bench/peer.py', tmp/'first.csv', '--out', tmp/'first_peer.csv'],
+                            env={'OMP_NUM_THREADS': '', 'CUDA_VISIBLE_DEVICES': ''})
+        out['speedup_wall'] = round(out['peer']['wall_s']/out['16k']['wall_s'], 1)
+    return out | dict(clip=clip.name)
+
+
 def serve(label:str, args:list, seconds:float, tmp:Path)->dict:
     out = tmp/f'serve_{label}.json'
     r = subprocess.run([VENV/'python', ROOT/'bench/serve_load.py', '--seconds', str(seconds), '--levels', '1', '4', '16',
@@ -170,6 +190,8 @@ def main(argv=None):
     sf.write(one, np.pad(y, (0, max(0, SR - len(y))))[:SR], SR, subtype='PCM_16')
     res['latency'] = {**latency(one), 'clip': f"1 s cut of {clips[0].name}"}
     print(f"latency: {res['latency']}", file=sys.stderr, flush=True)
+    res['first_answer'] = first_answer(clips[0], tmp, not a.no_peer)
+    print(f"first answer: {res['first_answer']}", file=sys.stderr, flush=True)
 
     if not a.no_serve:
         res['serve'] = dict(engine=serve('engine', [], a.serve_seconds, tmp),

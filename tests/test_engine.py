@@ -87,3 +87,15 @@ def test_export_onnx_matches_torch(model, tmp_path):
     x = model_input(ims, tuple(settings['size']), settings.get('normalize', ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))))
     got = ort.InferenceSession(str(tmp_path/'m.onnx'), providers=['CPUExecutionProvider']).run(None, {'images': x})[0]
     np.testing.assert_allclose(got[:, m.order], m.logits(ims), atol=1e-4)
+
+
+def test_predict_loads_no_librosa(tmp_path):
+    "`voicegender predict` answers without importing librosa's audio stack (scipy.signal, numba: ~2 s of start-up), resampling included."
+    import subprocess, sys
+    f = tmp_path/'clip_44k.wav'
+    sf.write(f, synthetic_speech(1.5, 210, sr=44_100, seed=3), 44_100, subtype='PCM_16')
+    code = ("import sys; from voicegender.cli import main; main(['predict', '--json', sys.argv[1]]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('librosa.', 'scipy.signal', 'scipy.ndimage', 'numba'))))")
+    out = subprocess.run([sys.executable, '-c', code, str(f)], capture_output=True, text=True, timeout=300).stdout.splitlines()
+    assert json.loads(out[0])['label'] in ('female', 'male', 'uncertain'), out
+    assert out[-1] == "['librosa.version']", out

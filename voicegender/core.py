@@ -12,8 +12,9 @@ import numpy as np, soundfile as sf
 __all__ = ['SR', 'GENDERS', 'RESULTS', 'SPLITS', 'CLIP_TABLE', 'BASELINES_TABLE', 'IMAGES', 'SHARED_DATA', 'AUDIT_SHARE',
            'WRITING', 'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index',
            'vocab_order', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write',
-           'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder', 'file_problem', 'read_audio',
-           'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model', 'onnx_available']
+           'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder', 'file_problem', 'resample',
+           'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model',
+           'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -221,6 +222,20 @@ def file_problem(path:str|Path)->str|None:
     if st.st_size == 0: return "empty file (0 bytes)"
     return None
 
+# %% ../nbs/00_core.ipynb #57c274a5
+def resample(y:np.ndarray, # mono samples
+             orig_sr:int, # their rate
+             target_sr:int, # the rate wanted
+            )->np.ndarray: # float32, ceil(len(y) * target_sr / orig_sr) samples
+    "`librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr, res_type='soxr_hq')`, without importing librosa (2 s)."
+    y = np.asarray(y, np.float32)
+    if orig_sr == target_sr: return y
+    import soxr
+    n = int(np.ceil(len(y)*target_sr/orig_sr))
+    z = soxr.resample(y, orig_sr, target_sr, quality='soxr_hq')
+    return np.pad(z, (0, max(0, n - len(z))))[:n].astype(np.float32, copy=False)
+
+
 # %% ../nbs/00_core.ipynb #7e8a521f
 def read_audio(path, # a WAV/FLAC/OGG/MP3 file
                sr:int=SR, # the rate to resample to
@@ -232,9 +247,7 @@ def read_audio(path, # a WAV/FLAC/OGG/MP3 file
     y,file_sr,notes = _decode(path, max_seconds)
     if y.size == 0: raise AudioError(path, "contains no samples (zero-length audio)")
     if not np.isfinite(y).all(): raise AudioError(path, "contains NaN or infinite samples")
-    if file_sr != sr:
-        import librosa
-        y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type='soxr_hq')
+    if file_sr != sr: y = resample(y, file_sr, sr)
     return np.ascontiguousarray(y, dtype=np.float32), notes
 
 # %% ../nbs/00_core.ipynb #733e2657

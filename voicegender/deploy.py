@@ -183,9 +183,7 @@ def prepared(self:Predictor, y:np.ndarray, # mono samples
              sr:int=SR,
             )->tuple[dict,np.ndarray]: # (the result so far, the signal)
     "Resample, cap, check clipping, remove the DC offset, steady the level: the signal the network and the heads hear."
-    if sr != SR:
-        import librosa
-        y = librosa.resample(np.asarray(y, np.float32), orig_sr=sr, target_sr=SR, res_type='soxr_hq')
+    if sr != SR: y = resample(y, sr, SR)
     y, warn = np.asarray(y, np.float32), []
     if len(y) > self.max_seconds*SR:
         warn.append(f"{len(y)/SR:.0f} s long: only the first {self.max_seconds:g} s were used")

@@ -13,9 +13,10 @@ from .speech import speech_segments
 
 # %% auto #0
 __all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'PITCH_SHIFT_ST',
-           'pre_emphasis', 'mel_filters', 'power_spectrogram', 'mfcc', 'fix_duration', 'mfcc_ranges', 'to_uint8',
-           'from_uint8', 'trim_speech', 'normalise_level', 'cepstral_mean_norm', 'mfcc_image', 'model_input', 'reverb',
-           'codec', 'microphone', 'distort_audio', 'shift_pitch', 'save_jpeg', 'clip_image', 'prepare']
+           'pre_emphasis', 'mel_filters', 'hann', 'power_spectrogram', 'power_to_db', 'mfcc', 'fix_duration',
+           'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'normalise_level', 'cepstral_mean_norm',
+           'mfcc_image', 'model_input', 'reverb', 'codec', 'microphone', 'distort_audio', 'shift_pitch', 'save_jpeg',
+           'clip_image', 'prepare']
 
 # %% ../nbs/02_mfcc.ipynb #4daf25b7
 MFCC = dict(n_mfcc=12, n_mels=40, win_ms=25.0, hop_ms=10.0, lifter=22, preemph=0.97)  # the reference recipe
@@ -25,33 +26,70 @@ def pre_emphasis(y:np.ndarray, coef:float=0.97)->np.ndarray:
     return np.append(y[:1], y[1:] - coef*y[:-1]).astype(np.float32)
 
 # %% ../nbs/02_mfcc.ipynb #4a2203a4
-@functools.lru_cache(maxsize=16)
-def mel_filters(sr:int, n_fft:int, n_mels:int)->np.ndarray: # (n_mels, 1 + n_fft//2)
-    "librosa's mel filterbank, made once per setting (making it took a third of an MFCC's time)."
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+def _hz_to_mel(f)->np.ndarray:
+    "librosa's Slaney mel scale (`librosa.hz_to_mel`, htk=False): linear below 1 kHz, logarithmic above."
+    f = np.asanyarray(f, dtype=float); f_sp, logstep = 200.0/3, np.log(6.4)/27.0
+    mels = f/f_sp
+    if f.ndim: log_t = f >= 1000.0; mels[log_t] = 1000.0/f_sp + np.log(f[log_t]/1000.0)/logstep
+    elif f >= 1000.0: mels = 1000.0/f_sp + np.log(f/1000.0)/logstep
+    return mels
+
+def _mel_to_hz(mels:np.ndarray)->np.ndarray:
+    "The inverse (`librosa.mel_to_hz`, htk=False)."
+    f_sp, logstep = 200.0/3, np.log(6.4)/27.0
+    freqs = 0.0 + f_sp*mels; log_t = mels >= 1000.0/f_sp
+    freqs[log_t] = 1000.0*np.exp(logstep*(mels[log_t] - 1000.0/f_sp))
+    return freqs
 
 @functools.lru_cache(maxsize=16)
-def _hann(n_fft:int)->np.ndarray: return librosa.filters.get_window('hann', n_fft, fftbins=True)[:, None]
+def mel_filters(sr:int, n_fft:int, n_mels:int)->np.ndarray: # (n_mels, 1 + n_fft//2) float32
+    "`librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)`: triangles on the Slaney mel scale, Slaney-normalised; made once per setting."
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0/sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr/2), n_mels + 2))   # band edges and centres (Hz)
+    fdiff, ramps = np.diff(mel_f), np.subtract.outer(mel_f, fftfreqs)
+    weights = np.zeros((n_mels, 1 + n_fft//2), np.float32)
+    for i in range(n_mels): weights[i] = np.maximum(0, np.minimum(-ramps[i]/fdiff[i], ramps[i+2]/fdiff[i+1]))
+    weights *= (2.0/(mel_f[2:n_mels+2] - mel_f[:n_mels]))[:, None]   # the same energy in each band
+    return weights
 
+@functools.lru_cache(maxsize=16)
+def hann(n:int)->np.ndarray: # (n,) float64
+    "The periodic Hann window of an STFT (`scipy.signal.get_window('hann', n, fftbins=True)`, as librosa takes it)."
+    fac = np.linspace(-np.pi, np.pi, n + 1); w = np.zeros(n + 1)
+    for k, a in enumerate(np.asarray([0.5, 0.5])): w += a*np.cos(k*fac)
+    return w[:-1]
+
+
+# %% ../nbs/02_mfcc.ipynb #bfbbe188
 def power_spectrogram(y:np.ndarray, # mono samples, at least `n_fft` of them
                       n_fft:int, # frame and FFT length
                       hop:int, # samples between frames
                      )->np.ndarray: # (1 + n_fft//2, frames)
     "`abs(librosa.stft(y, n_fft, hop, window='hann', center=False))**2`, without its per-call checks (it took 60 % of an MFCC's time)."
-    frames = librosa.util.frame(y, frame_length=n_fft, hop_length=hop)   # a view: no copy
-    spec = scipy.fft.rfft(frames*_hann(n_fft), axis=0)   # in float64, then complex64 for float32 input: as librosa does
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop].T   # (n_fft, frames), a view: no copy
+    spec = scipy.fft.rfft(frames*hann(n_fft)[:, None], axis=0)   # in float64, then complex64 for float32 input: as librosa does
     return np.abs(spec.astype(np.result_type(y.dtype, np.complex64), copy=False))**2
+
+def power_to_db(S:np.ndarray, # power
+                amin:float=1e-10, # floor before the log
+                top_db:float=80.0, # the result is kept within this many dB of its maximum
+               )->np.ndarray:
+    "`librosa.power_to_db(S)` (ref 1): 10 log10 of the power, floored at `top_db` below its peak."
+    log_spec = 10.0*np.log10(np.maximum(amin, S))
+    return np.maximum(log_spec, log_spec.max() - top_db)
 
 def mfcc(y:np.ndarray, # mono samples
          sr:int=SR, # their rate
          n_mfcc:int=MFCC['n_mfcc'], n_mels:int=MFCC['n_mels'], win_ms:float=MFCC['win_ms'], hop_ms:float=MFCC['hop_ms'],
          lifter:int=MFCC['lifter'], preemph:float=MFCC['preemph'])->np.ndarray: # (n_mfcc, frames), row 0 is c0
-    "MFCCs of `y` with the reference recipe (pre-emphasis, then librosa's MFCC of its log-mel power spectrogram)."
+    "MFCCs of `y` with the reference recipe: pre-emphasis, then librosa's MFCC of its log-mel power spectrogram (orthonormal DCT-II, liftered)."
     n_fft = round(sr*win_ms/1000)
     if len(y) < n_fft: y = np.pad(y, (0, n_fft-len(y)))
     power = power_spectrogram(pre_emphasis(y, preemph), n_fft, round(sr*hop_ms/1000))
-    return librosa.feature.mfcc(S=librosa.power_to_db(mel_filters(sr, n_fft, n_mels) @ power), n_mfcc=n_mfcc, dct_type=2,
-                                norm='ortho', lifter=lifter)
+    m = scipy.fft.dct(power_to_db(mel_filters(sr, n_fft, n_mels) @ power), axis=-2, type=2, norm='ortho')[:n_mfcc]
+    if lifter > 0: m *= 1 + (lifter/2)*np.sin(np.pi*np.arange(1, 1 + n_mfcc, dtype=m.dtype)/lifter)[:, None]
+    return m
+
 
 # %% ../nbs/02_mfcc.ipynb #410cd340
 def fix_duration(y:np.ndarray, # mono samples
@@ -169,10 +207,10 @@ def codec(y:np.ndarray, sr:int=SR)->np.ndarray:
     "The clip through a G.711-like telephone channel: 300-3400 Hz, 8 kHz, 8-bit mu-law, back to `sr`."
     import scipy.signal as ss
     peak = max(np.abs(y).max(), 1e-9)
-    z = librosa.resample(np.asarray(y, np.float32)/peak, orig_sr=sr, target_sr=8000, res_type='soxr_hq')
+    z = resample(np.asarray(y, np.float32)/peak, sr, 8000)
     z = ss.sosfilt(ss.butter(4, [300, 3400], 'band', fs=8000, output='sos'), z)
     z = librosa.mu_expand(librosa.mu_compress(np.clip(z, -1, 1), mu=255, quantize=True), mu=255, quantize=True)
-    return (librosa.resample(z.astype(np.float32), orig_sr=8000, target_sr=sr, res_type='soxr_hq')[:len(y)]*peak).astype(np.float32)
+    return (resample(z, 8000, sr)[:len(y)]*peak).astype(np.float32)
 
 def microphone(y:np.ndarray, sr:int=SR, rng:np.random.Generator|None=None)->np.ndarray:
     "Another microphone, room and line, drawn at random: spectral tilt, a peak or dip, band limits, noise at 5-30 dB SNR."

@@ -466,6 +466,9 @@ def engine_table(r:dict, # `results/bench_engine.json`
     rows += [f"| one hour, `segment`: real time per core | **{L['realtime_per_core']}x** | | |",
              f"| one hour, `segment`: peak memory | {L['peak_mb']:.0f} MB | | |",
              f"| 1 s clip, median latency, 1 thread | **{lat['median_ms']} ms** | | |"]
+    if fa := r.get('first_answer'):
+        rows.append(f"| one clip, `predict` in a new process: time to the answer (16 kHz / 44.1 kHz file) | **{fa['16k']['wall_s']} s** / "
+                    f"{fa['44k']['wall_s']} s | " + (f"{fa['peer']['wall_s']} s | {fa['speedup_wall']}x |" if 'peer' in fa else "| |"))
     if 'serve' in r:
         e, ref = r['serve']['engine']['levels'], r['serve']['reference']['levels']
         rows += [f"| serve, {k} client{'s' if int(k) > 1 else ''}: req/s (p50 / p99 ms) | {e[k]['rps']} ({e[k]['p50_ms']} / "

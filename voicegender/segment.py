@@ -253,9 +253,7 @@ def segment_audio(y:np.ndarray, # mono samples
                   pred, # a Predictor
                   sr:int=SR, hop:float=0.5, **decoder)->dict:
     "Segments and totals of a signal in memory."
-    if sr != SR:
-        import librosa
-        y = librosa.resample(np.asarray(y, np.float32), orig_sr=sr, target_sr=SR, res_type='soxr_hq')
+    if sr != SR: y = resample(y, sr, SR)
     blocks = analysis_blocks([np.asarray(y, np.float32)], int(BLOCK*SR), int(CONTEXT*SR))
     return finish(segment_stream(blocks, pred, hop), pred.threshold, **decoder)
 

@@ -156,9 +156,7 @@ def speech_segments(y:np.ndarray, # mono samples at `sr`
     y = np.ascontiguousarray(y - y.mean(), dtype=np.float32)
     if vad == 'silero':
         if sr != SR:
-            import librosa
-            return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(
-                librosa.resample(y, orig_sr=sr, target_sr=SR), SR, vad, threshold, min_speech, reset)]
+            return [(s*sr//SR, e*sr//SR) for s,e in speech_segments(resample(y, sr, SR), SR, vad, threshold, min_speech, reset)]
         return speech_stretches(speech_probs(y, silero_model(), reset), len(y), threshold, min_speech)
     if vad == 'energy':
         import librosa
