@@ -322,7 +322,7 @@ def _jpeg_ok(path)->bool:
         return head == b'\xff\xd8\xff' and tail == b'\xff\xd9'
     except OSError: return False   # missing, or shorter than 2 bytes
 
-_ONE_THREAD, _WRITING_DIRS = [], {}
+_ONE_THREAD = []
 def _prepare_one(job):
     import multiprocessing as mp
     if not _ONE_THREAD and (parent := mp.parent_process()) is not None:   # once a worker process:
@@ -332,8 +332,7 @@ def _prepare_one(job):
     wav, image, seconds, image_kw, root = job
     # a worker makes its temporary files in a folder of its own: creating files in one shared folder, two workers
     # queued on its lock (a sixth of the CPU time with two workers, by `perf`)
-    if _ONE_THREAD and root not in _WRITING_DIRS: _WRITING_DIRS[root] = writing_dir(root)   # made once a worker
-    return clip_image(wav, image, seconds, tmp_dir=_WRITING_DIRS.get(root), **image_kw)
+    return clip_image(wav, image, seconds, tmp_dir=writing_dir(root) if _ONE_THREAD else None, **image_kw)
 
 # %% ../nbs/02_mfcc.ipynb #a7482a5a
 def prepare(clips:pd.DataFrame, # the clip table (path, gender)
