@@ -50,6 +50,19 @@ def test_prepare_split_and_train_on_two_corpora(tmp_path):
     assert r['heldout'] == ['manifest_like'] and set(r['scores']['manifest_like']) == {'adults', 'children'}
     assert r['scores']['manifest_like']['children']['n_clips'] == 3
     assert (tmp_path/'run/model.safetensors').exists() and not (tmp_path/'run/.model.pkl').exists()
+    # the same images through the commands a user types: `voicegender train` reads each image's speaker from the table
+    # `prepare` wrote beside them (the names of several corpora do not say it)
+    rc, out, err = quiet(main, ['train', '--name', str(tmp_path/'cli_run'), '--images', str(tmp_path/'img'), '--splits',
+                                str(tmp_path/'loco.csv'), '--fold', '1', '--no-pretrained', '--arch', 'resnet18', '--epochs', '1',
+                                '--bs', '8', '--size', '24,48', '--distorted', 'none', '--exclude-speakers', 'az_like:01'])
+    assert rc in (0, None), err
+    pred = pd.read_csv(tmp_path/'cli_run/predictions.csv')
+    assert set(pred.speaker) == set(sp[(sp.fold == 1) & (sp.role == 'test')].speaker) and set(pred.corpus) == {'manifest_like'}
+    assert (tmp_path/'cli_run/model.safetensors').exists()
+    rc, out, err = quiet(main, ['calibrate', str(tmp_path/'cli_run')])   # and calibrated on its validation speakers
+    assert rc in (0, None), err
+    cal = json.loads((tmp_path/'cli_run/calibration.json').read_text())
+    assert cal['valid_speakers'] and all(s.startswith('az_like:') for s in cal['valid_speakers']), cal['valid_speakers']
 
 def test_split_loco_needs_corpora(tmp_path):
     a = make_toy_corpus(tmp_path/'one', n_speakers=4, n_clips=2)

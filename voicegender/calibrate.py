@@ -93,6 +93,8 @@ def _role_scores(logits, targets, T, threshold, n_bins=15)->dict:
                 coverage=float(ans.mean()), selective_accuracy=float(ok[ans].mean()) if ans.any() else None)
 
 # %% ../nbs/03d_calibrate.ipynb #08df9afe
+def _speaker_id(s): return s if isinstance(s, str) else int(s)   # JSON: AudioMNIST numbers, or CORPUS:ID
+
 def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and config.json
               target_accuracy:float=0.9, min_coverage:float=0.5, n_bins:int=15,
               model:str|Path|None=None, # default: run_dir/model.safetensors
@@ -126,8 +128,8 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
                model=model.name, model_sha256=file_sha256(model), fold=int(cfg['fold']), n_bins=n_bins,
                valid=_role_scores(z[v], y[v], T, thr['threshold'], n_bins),
                test=_role_scores(z[~v], y[~v], T, thr['threshold'], n_bins) if (~v).any() else None,
-               valid_speakers=sorted(int(s) for s in items.speaker[v].unique()),
-               test_speakers=sorted(int(s) for s in items.speaker[~v].unique()))
+               valid_speakers=sorted(_speaker_id(s) for s in items.speaker[v].unique()),
+               test_speakers=sorted(_speaker_id(s) for s in items.speaker[~v].unique()))
     logits = items[['path', 'speaker', 'gender', 'role']].assign(**{f'logit_{g}': z[:,i] for i,g in enumerate(GENDERS)})
     with atomic_path(run_dir/'calibration_logits.csv') as tmp: logits.to_csv(tmp, index=False)
     atomic_write(run_dir/CALIBRATION_FILE, json.dumps(out, indent=1))

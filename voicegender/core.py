@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np, soundfile as sf
 
 # %% auto #0
-__all__ = ['SR', 'GENDERS', 'RESULTS', 'SPLITS', 'CLIP_TABLE', 'BASELINES_TABLE', 'IMAGES', 'SHARED_DATA', 'AUDIT_SHARE',
-           'WRITING', 'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL', 'gender_index',
-           'vocab_order', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path', 'atomic_write',
-           'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder', 'file_problem', 'resample',
-           'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file', 'shipped_model',
-           'onnx_available']
+__all__ = ['SR', 'GENDERS', 'RESULTS', 'SPLITS', 'CLIP_TABLE', 'BASELINES_TABLE', 'IMAGES', 'IMAGE_TABLE', 'SHARED_DATA',
+           'AUDIT_SHARE', 'WRITING', 'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL',
+           'gender_index', 'vocab_order', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path',
+           'atomic_write', 'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder', 'file_problem',
+           'resample', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file',
+           'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
 SR = 16_000  # the sample rate every clip is resampled to
@@ -33,6 +33,7 @@ SPLITS = f'{RESULTS}/splits.csv'   # the speaker-disjoint folds `voicegender spl
 CLIP_TABLE = f'{RESULTS}/clips.csv'   # the clip table `voicegender prepare` writes
 BASELINES_TABLE = f'{RESULTS}/baselines.csv'   # one row a method: the baselines and our runs on the same folds
 IMAGES = 'mfc_dataset'   # the MFCC images `voicegender prepare` writes (the tutorial's)
+IMAGE_TABLE = 'images.csv'   # beside the images `prepare` writes: each image's gender and speaker (corpus, age)
 SHARED_DATA = os.environ.get('VOICEGENDER_SHARED_DATA', '../shared/data')   # the development corpora (not shipped)
 AUDIT_SHARE = 0.8   # a speaker is a label-audit suspect when at least this share of their clips is called the other gender
 

@@ -344,7 +344,7 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
             force:bool=False, # redo existing images
             **image_kw, # options of `mfcc_image` (`deltas`, `c0_relative`, MFCC overrides)
            )->dict: # counts and errors
-    "Write one MFCC image per clip and the gender maps; resumable, parallel, atomic."
+    "Write one MFCC image per clip, the gender maps and `IMAGE_TABLE` (each image's speaker); resumable, parallel, atomic."
     from fastcore.parallel import parallel
     out, maps = Path(out), Path(maps)
     recipe = dict(seconds=seconds, **image_kw)
@@ -371,5 +371,8 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     done = clips[~clips.image.isin(errors.keys())]
     for g in GENDERS: _atomic_json(dict(zip(done[done.gender==g].path, done[done.gender==g].image)), maps/f'{g}.json')
     _atomic_json(sorted(errors.values()), maps/'errors.json')
+    if 'speaker' in done:   # who speaks in each image, for `train.image_items` (names need not say it: several corpora)
+        table = done.assign(image=[str(Path(i).relative_to(out)) for i in done.image])
+        atomic_write(out/IMAGE_TABLE, table[['image', 'gender', 'speaker', *(c for c in ('corpus', 'age') if c in done)]].to_csv(index=False))
     return dict(images=len(done), written=len(jobs)-len(errors), skipped=len(clips)-len(jobs), redone=redone,
                 stale_tmp=stale, errors=sorted(errors.values()), seconds=time.perf_counter()-t0)

@@ -26,9 +26,18 @@ __all__ = ['SCHEDULES', 'image_items', 'items_root', 'fold_items', 'MFCCAugment'
            'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
-def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker
-    "Every MFCC image under `root` with its label and speaker."
-    files = sorted(Path(root).glob('*/*.jpg'))
+def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker (corpus, age when `prepare` recorded them)
+    "Every MFCC image under `root` with its label and speaker: from the `IMAGE_TABLE` that `prepare` writes, else from AudioMNIST file names."
+    root = Path(root)
+    if (root/IMAGE_TABLE).exists():   # several corpora: speakers are namespaced, the names do not say them
+        t = pd.read_csv(root/IMAGE_TABLE, dtype={'speaker': str})
+        t = t.assign(path=[str(root/i) for i in t.image]).drop(columns='image')
+        t = t[[Path(p).exists() for p in t.path]]
+        if t.empty: raise FileNotFoundError(f"No images of '{root/IMAGE_TABLE}' in '{root}': run `voicegender prepare` first.")
+        if t.speaker.str.fullmatch(r'\d+').all(): t['speaker'] = t.speaker.astype(int)   # one AudioMNIST-layout corpus: as its names say
+        t = t.iloc[sorted(range(len(t)), key=lambda i: Path(t.path.iat[i]).parts)]   # the order of the names, as below
+        return t[['path', 'gender', 'speaker', *(c for c in ('corpus', 'age') if c in t)]].reset_index(drop=True)
+    files = sorted(root.glob('*/*.jpg'))
     if not files: raise FileNotFoundError(f"No images in '{root}/<gender>/*.jpg': run `voicegender prepare` first.")
     return pd.DataFrame(dict(path=[str(f) for f in files], gender=[f.parent.name for f in files],
                              speaker=[int(f.stem.split('_')[1]) for f in files]))
@@ -254,14 +263,14 @@ def tiny_learner(dest:str|Path, # folder for the toy corpus, images and model
 def clip_metrics(pred:pd.DataFrame, # one row a clip: speaker, gender (truth), p_female
                  threshold:float=0.5)->dict:
     "Accuracy, error rate, F1 per class, confusion matrix, per-speaker and speaker-level accuracy."
-    from sklearn.metrics import accuracy_score, f1_score, confusion_matrix, balanced_accuracy_score
+    from sklearn.metrics import accuracy_score, f1_score, confusion_matrix, recall_score
     y = pred.gender.values; yhat = np.where(pred.p_female.values >= threshold, 'female', 'male')
     spk = pred.assign(ok=y == yhat, fem=yhat == 'female').groupby('speaker').agg(gender=('gender','first'),
             acc=('ok','mean'), n=('ok','size'), vote=('fem','mean'), p=('p_female','mean'))
     spk['majority'] = speaker_call(spk.vote, spk.p, threshold)
     f1 = f1_score(y, yhat, labels=list(GENDERS), average=None, zero_division=0)
     return dict(n_clips=len(pred), accuracy=accuracy_score(y, yhat), error_rate=1 - accuracy_score(y, yhat),
-                balanced_accuracy=balanced_accuracy_score(y, yhat),
+                balanced_accuracy=recall_score(y, yhat, labels=[g for g in GENDERS if g in set(y)], average='macro', zero_division=0),   # mean recall of the classes there
                 f1={g: float(f) for g,f in zip(GENDERS, f1)},
                 confusion=confusion_matrix(y, yhat, labels=list(GENDERS)).tolist(),
                 speaker_accuracy={(s if isinstance(s, str) else int(s)): float(a) for s,a in spk.acc.items()},
@@ -413,8 +422,9 @@ def _train_args(p):
     p.add_argument('--mixup', action='store_true', default=d.mixup)
     p.add_argument('--train-on-valid', action='store_true', default=d.train_on_valid,
                    help="train on the fold's validation speakers too (as the baselines do); the run cannot be calibrated")
-    p.add_argument('--exclude-speakers', type=int, nargs='+', default=d.exclude_speakers, metavar='ID',
-                   help="speakers kept out of training and validation, e.g. those the label audit flags (still tested)")
+    p.add_argument('--exclude-speakers', type=lambda s: int(s) if s.isdigit() else s, nargs='+', default=d.exclude_speakers, metavar='ID',
+                   help="speakers kept out of training and validation, e.g. those the label audit flags (still tested); "
+                        "several corpora: CORPUS:ID")
     p.add_argument('--seed', type=int, default=d.seed); p.add_argument('--overwrite', action='store_true')
 
 # %% ../nbs/03_train.ipynb #d62ad999
