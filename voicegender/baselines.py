@@ -312,7 +312,7 @@ def cached_features(paths:list, # clips (keys of the cache)
         want = json.loads(json.dumps(recipe, default=str))
         if have is not None and (not side.exists() or json.loads(side.read_text()) != want):
             warnings.warn(f"{cache}: made with another recipe than {want}: recomputing"); have = None
-        if have is None: side.write_text(json.dumps(want))
+        if have is None: atomic_write(side, json.dumps(want))
     todo = [p for p in dict.fromkeys(paths) if have is None or p not in have.index]
     new, errors = {}, {}
     def flush():

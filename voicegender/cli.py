@@ -75,7 +75,7 @@ def cli_download(argv):
 
 # %% ../nbs/10_cli.ipynb #845aa255
 def cli_prepare(argv):
-    from voicegender.core import RESULTS, IMAGES, CLIP_TABLE, writable_folder
+    from voicegender.core import RESULTS, IMAGES, CLIP_TABLE, writable_folder, atomic_write
     p = _parser('prepare', COMMANDS['prepare'][1])
     _data_arg(p)
     p.add_argument('--out', default=None, help="image root (default: mfc_dataset, or mfc_distorted with --distort)")
@@ -103,8 +103,8 @@ def cli_prepare(argv):
     except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 1
     try: res = writable_folder(a.results, 'results')
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 1
-    clips.to_csv(res/Path(CLIP_TABLE).name, index=False)
-    (res/'ingest_report.txt').write_text('\n'.join(report) + '\n')
+    atomic_write(res/Path(CLIP_TABLE).name, clips.to_csv(index=False))
+    atomic_write(res/'ingest_report.txt', '\n'.join(report) + '\n')
     for w in report: print(f"{'' if ': ' in w and 'clips,' in w else 'warning: '}{w}", file=sys.stderr)
     print(f"{len(clips)} clips from {clips.speaker.nunique()} speakers in {root} "
           f"({', '.join(f'{g}: {n}' for g,n in clips.gender.value_counts().items())})")

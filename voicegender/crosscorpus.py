@@ -120,7 +120,7 @@ def loco_fold(run_dir:str|Path, # results/crosscorpus/<lever>/fold<i>
     cal = calibrate_model(model, roles[roles.role == 'valid'])
     test = roles[roles.role == 'test'].reset_index(drop=True)
     test = test.assign(p_female=softmax(model_logits(model, test.path.tolist()), cal['temperature'])[:, 0])
-    test.to_csv(run_dir/'test_predictions.csv', index=False)
+    atomic_write(run_dir/'test_predictions.csv', test.to_csv(index=False))
     res = dict(fold=fold, heldout=sorted(test.corpus.unique()), calibration=cal,
                scores=corpus_scores(test, cal['threshold']),
                train_seconds=json.loads((run_dir/'metrics.json').read_text())['train_seconds'])

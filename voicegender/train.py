@@ -284,7 +284,8 @@ def confusion_png(cm, path:str|Path, title:str=''):
     fig,ax = plt.subplots(figsize=(3.6, 3.2))
     ConfusionMatrixDisplay(np.array(cm), display_labels=list(GENDERS)).plot(ax=ax, colorbar=False, cmap='Blues')
     ax.set_title(title, fontsize=9); fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=120, format='png')
+    plt.close(fig)
 
 # %% ../nbs/03_train.ipynb #f680809a
 def new_run_dir(name:str|None=None, root:str|Path=RESULTS, overwrite:bool=False)->Path:
@@ -319,7 +320,7 @@ def train_fold(run_dir:str|Path, # where this run's files go
         else: learn.fit_one_cycle(cfg.epochs, cfg.lr)
     train_s = time.perf_counter() - t0
     hist = pd.DataFrame(learn.recorder.values, columns=learn.recorder.metric_names[1:len(learn.recorder.values[0])+1])
-    hist.insert(0, 'epoch', range(len(hist))); hist.to_csv(run_dir/'history.csv', index=False)
+    hist.insert(0, 'epoch', range(len(hist))); atomic_write(run_dir/'history.csv', hist.to_csv(index=False))
     test = fold_items(items, sp, fold).query("role == 'test'").reset_index(drop=True)
     t1 = time.perf_counter()
     p = predict_images(learn, [np.array(Image.open(f)) for f in test.path])
@@ -327,7 +328,7 @@ def train_fold(run_dir:str|Path, # where this run's files go
     m = clip_metrics(pred)
     m.update(train_seconds=train_s, test_ms_per_clip=(time.perf_counter()-t1)/max(len(test),1)*1000,
              pretrained=cfg.pretrained, fold=fold)
-    pred.to_csv(run_dir/'predictions.csv', index=False)
+    atomic_write(run_dir/'predictions.csv', pred.to_csv(index=False))
     export_run_model(learn, run_dir)
     atomic_write(run_dir/'metrics.json', json.dumps(m, indent=1))
     return m
@@ -392,7 +393,7 @@ def cross_validate(run_dir:str|Path, # results/<run>; one sub-folder a fold
                speakers_correct_without_flagged=clean['speakers_correct'], n_speakers_without_flagged=clean['n_speakers'],
                clip_acc_interval=speaker_bootstrap(oof), always_male=float((oof.gender == 'male').mean()),
                train_seconds=float(sum(m['train_seconds'] for m in per_fold)), pretrained=per_fold[0]['pretrained'])
-    oof.to_csv(run_dir/'oof_predictions.csv', index=False); audit.to_csv(run_dir/'label_audit.csv', index=False)
+    atomic_write(run_dir/'oof_predictions.csv', oof.to_csv(index=False)); atomic_write(run_dir/'label_audit.csv', audit.to_csv(index=False))
     atomic_write(run_dir/'cv.json', json.dumps(res, indent=1))
     return res
 
