@@ -248,3 +248,14 @@ def test_energy_vad_option(run):
     assert pred.predict_audio(np.zeros(SR, np.float32))['label'] == 'no speech'
     r = pred.predict_audio(sentence(1.0))
     assert r['n_windows'] == 1 and r['label'] in ('female', 'male', 'uncertain')
+
+
+def test_prepare_windows_are_the_windows_predict_scores():
+    "`prepare --windows` makes exactly the images `predict` scores (the shipped model's recipe: level steadied, CMN, 40 x 80)."
+    from voicegender.mfcc import window_images
+    pred = Predictor(threads=1)
+    for k, y in enumerate([sentence(2.4, 120, seed=1), 7*sentence(1.3, 230, seed=2), sentence(0.6, 180, seed=3)]):
+        res, yc, wins = pred.clip_windows(y)
+        ours = window_images(y, pred.recipe, pred.hop)
+        assert len(ours) == len(wins) > 0, (k, len(ours), len(wins))
+        assert all(np.array_equal(a, b) for a, b in zip(ours, pred.images(yc, wins)[0])), k

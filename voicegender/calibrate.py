@@ -13,7 +13,7 @@ from .engine import load_engine
 
 # %% auto #0
 __all__ = ['CALIBRATION_FILE', 'softmax', 'nll', 'fit_temperature', 'expected_calibration_error', 'coverage_curve',
-           'choose_threshold', 'file_sha256', 'calibrate', 'load_calibration', 'cli_calibrate']
+           'choose_threshold', 'file_sha256', 'by_clip', 'calibrate', 'load_calibration', 'cli_calibrate']
 
 # %% ../nbs/03d_calibrate.ipynb #4eeb00bf
 def softmax(logits:np.ndarray, temperature:float=1.0)->np.ndarray:
@@ -83,11 +83,26 @@ def _resolve(p, run_dir:Path)->Path:
     return p
 
 # %% ../nbs/03d_calibrate.ipynb #263fc6ad
-def _role_scores(logits, targets, T, threshold, n_bins=15)->dict:
+def by_clip(p:np.ndarray, # (n, 2) probabilities of images
+            targets:np.ndarray, # (n,) their classes
+            clips, # (n,) the clip of each image (its windows share it)
+           )->tuple[np.ndarray,np.ndarray]: # a clip's mean probability and its class, one row a clip
+    "A clip's windows answer together, by the mean of their probabilities, as `predict` does."
+    first = dict(zip(clips[::-1], range(len(clips))[::-1]))   # each clip's first image, in order of appearance
+    k = np.array([first[c] for c in clips]); order = sorted(set(k))
+    return np.stack([p[k == i].mean(0) for i in order]), targets[order]
+
+def _role_scores(logits, targets, T, threshold, n_bins=15,
+                 clips=None, # the clip of each row, when rows are windows: scored per clip (`by_clip`)
+                )->dict:
     p1, pT = softmax(logits), softmax(logits, T)
+    if clips is None: nll1, nllT = nll(logits, targets), nll(logits, targets, T)
+    else:
+        (p1, _), (pT, targets) = by_clip(p1, targets, clips), by_clip(pT, targets, clips)
+        nll1, nllT = (float(-np.mean(np.log(np.clip(q[np.arange(len(q)), targets], 1e-12, 1)))) for q in (p1, pT))
     ok = pT.argmax(1) == targets; ans = pT.max(1) >= threshold
     return dict(n_clips=int(len(targets)), accuracy=float(ok.mean()),
-                nll_before=nll(logits, targets), nll_after=nll(logits, targets, T),
+                nll_before=nll1, nll_after=nllT,
                 ece_before=expected_calibration_error(p1, targets, n_bins),
                 ece_after=expected_calibration_error(pT, targets, n_bins),
                 coverage=float(ans.mean()), selective_accuracy=float(ok[ans].mean()) if ans.any() else None)
@@ -118,16 +133,18 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
     y = gender_index(items.gender)
     v = (items.role == 'valid').values
     if not v.any(): raise ValueError(f"{run_dir}: fold {cfg['fold']} has no validation speakers")
+    clips = items['clip'].to_numpy() if 'clip' in items else None   # `prepare --windows`: a clip is scored by its windows' mean
     T = fit_temperature(z[v], y[v])
-    thr = choose_threshold(softmax(z[v], T), y[v], target_accuracy, min_coverage)
+    thr = choose_threshold(*(by_clip(softmax(z[v], T), y[v], clips[v]) if clips is not None else (softmax(z[v], T), y[v])),
+                           target_accuracy, min_coverage)
     out = dict(temperature=T, threshold=thr['threshold'], target_accuracy=target_accuracy, min_coverage=min_coverage,
                target_reached=thr['reached'],
                rule=f"smallest threshold with >= {target_accuracy:.0%} accuracy on the answered validation clips while "
                     f"answering >= {min_coverage:.0%} of them"
                     + ("" if thr['reached'] else " (not reached: the coverage point)"),
                model=model.name, model_sha256=file_sha256(model), fold=int(cfg['fold']), n_bins=n_bins,
-               valid=_role_scores(z[v], y[v], T, thr['threshold'], n_bins),
-               test=_role_scores(z[~v], y[~v], T, thr['threshold'], n_bins) if (~v).any() else None,
+               valid=_role_scores(z[v], y[v], T, thr['threshold'], n_bins, None if clips is None else clips[v]),
+               test=_role_scores(z[~v], y[~v], T, thr['threshold'], n_bins, None if clips is None else clips[~v]) if (~v).any() else None,
                valid_speakers=sorted(_speaker_id(s) for s in items.speaker[v].unique()),
                test_speakers=sorted(_speaker_id(s) for s in items.speaker[~v].unique()))
     logits = items[['path', 'speaker', 'gender', 'role']].assign(**{f'logit_{g}': z[:,i] for i,g in enumerate(GENDERS)})

@@ -95,6 +95,8 @@ def cli_prepare(argv):
     p.add_argument('--cmn', action='store_true', help="cepstral mean normalisation of c1.. (cancels a fixed channel colouring)")
     p.add_argument('--n-mfcc', type=int, default=None, help="MFCC coefficients, the image's rows (default: 12, the reference recipe)")
     p.add_argument('--n-mels', type=int, default=None, help="mel bands (default: 40, the reference recipe)")
+    p.add_argument('--windows', action='store_true', help="an image for every 1 s window of each clip's speech, as predict "
+                   "cuts them (<clip>__w<i>.jpg; train scores a clip by its windows' mean), not one for its loudest second")
     a = p.parse_args(argv)
     a.out = a.out or ('mfc_distorted' if a.distort else IMAGES)
     a.maps = a.maps or ('maps/distorted' if a.distort else 'maps')
@@ -111,10 +113,10 @@ def cli_prepare(argv):
     opts = {k: True for k in ('deltas', 'c0_relative', 'trim', 'level', 'cmn') if getattr(a, k)}
     if a.distort: opts['distort'] = a.distort
     opts.update({k: getattr(a, k) for k in ('n_mfcc', 'n_mels') if getattr(a, k) is not None})   # recorded only when not the reference
-    try: r = prepare(clips, a.out, a.maps, a.seconds, a.workers, force=a.force, **opts)
+    try: r = prepare(clips, a.out, a.maps, a.seconds, a.workers, force=a.force, windows=a.windows, **opts)
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 1
     for e in r['errors']: print(f"error: {e}", file=sys.stderr)
-    print(f"{r['images']} images in {a.out}/ ({r['written']} written, {r['skipped']} already there, "
+    print(f"{r['images']} images of {r['clips']} clips in {a.out}/ ({r['written']} clips written, {r['skipped']} already there, "
           f"{len(r['errors'])} failed) in {r['seconds']:.1f} s; maps in {a.maps}/")
     return 1 if r['images'] == 0 else 0
 

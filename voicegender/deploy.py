@@ -17,8 +17,8 @@ from .calibrate import softmax, load_calibration
 
 # %% auto #0
 __all__ = ['DEFAULT_THRESHOLD', 'CLIP_LEVEL', 'CLIP_SHARE', 'FUSION_FORMAT', 'FUSION_HEADS', 'FUSION_HEAD', 'model_path',
-           'FusionHead', 'fusion_heads', 'pool_log_odds', 'default_threads', 'Predictor', 'steady_level',
-           'heard_by_heads', 'find_audio', 'format_row', 'table_header', 'cluster_args', 'fusion_arg', 'cli_predict']
+           'FusionHead', 'fusion_heads', 'pool_log_odds', 'default_threads', 'Predictor', 'heard_by_heads',
+           'find_audio', 'format_row', 'table_header', 'cluster_args', 'fusion_arg', 'cli_predict']
 
 # %% ../nbs/04_deploy_model.ipynb #35d9e171
 def model_path(model:str|Path|None=None, # NAME.safetensors (with NAME.json); None: the model shipped in the package
@@ -143,9 +143,7 @@ class Predictor:
 @patch
 def speech(self:Predictor, y:np.ndarray)->tuple[list,list]: # (speech segments, windows), in samples at SR
     "Find the speech in a clip (DC offset removed) and the windows that cover it."
-    segs = speech_segments(y, SR, self.vad, min_speech=self.min_speech)
-    wins = speech_windows(segs, len(y), SR, self.seconds, self.hop, self.window_speech)
-    return segs, [speech_span(segs, s, e) for s,e in wins] if self.trim else wins
+    return speech_and_windows(y, self.seconds, self.hop, self.trim, self.vad, self.min_speech, self.window_speech)
 
 @patch
 def images(self:Predictor, y:np.ndarray, windows:list)->tuple[list,np.ndarray]: # (images, the window of each)
@@ -167,15 +165,6 @@ def _probs(p)->dict: return {g: round(float(v), 4) for g,v in zip(GENDERS, p)}
 def answer(self:Predictor, p:np.ndarray)->str:
     "female/male, or 'uncertain' when the top probability is below the threshold."
     return GENDERS[int(np.argmax(p))] if np.max(p) >= self.threshold else 'uncertain'
-
-# %% ../nbs/04_deploy_model.ipynb #426d346a
-def steady_level(y:np.ndarray, # mono samples, DC removed
-                 peak:float=0.5, # where the loud end (99.9th percentile of |y|) goes
-                 max_gain:float=100., # at most +40 dB: faint noise is not blown up to speech level
-                )->np.ndarray:
-    "`y` scaled so its loud end sits at `peak`: speech detection then sees the same signal at any recording level."
-    top = float(np.percentile(np.abs(y), 99.9)) if len(y) else 0.
-    return (y*min(peak/top, max_gain)).astype(np.float32) if top > 0 else y
 
 # %% ../nbs/04_deploy_model.ipynb #8de93e2e
 @patch

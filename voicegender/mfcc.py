@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np, librosa, scipy.fft
 from PIL import Image
 from .core import *
-from .speech import speech_segments
+from .speech import speech_segments, steady_level, speech_and_windows
 
 # %% auto #0
 __all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'PITCH_SHIFT_ST',
-           'pre_emphasis', 'mel_filters', 'hann', 'power_spectrogram', 'power_to_db', 'mfcc', 'fix_duration',
-           'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'normalise_level', 'cepstral_mean_norm',
-           'mfcc_image', 'model_input', 'reverb', 'codec', 'microphone', 'distort_audio', 'shift_pitch', 'save_jpeg',
-           'clip_image', 'prepare']
+           'WINDOW_TAG', 'pre_emphasis', 'mel_filters', 'hann', 'power_spectrogram', 'power_to_db', 'mfcc',
+           'fix_duration', 'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'normalise_level',
+           'cepstral_mean_norm', 'mfcc_image', 'model_input', 'reverb', 'codec', 'microphone', 'distort_audio',
+           'shift_pitch', 'save_jpeg', 'clip_image', 'window_images', 'clip_window_images', 'prepare']
 
 # %% ../nbs/02_mfcc.ipynb #4daf25b7
 MFCC = dict(n_mfcc=12, n_mels=40, win_ms=25.0, hop_ms=10.0, lifter=22, preemph=0.97)  # the reference recipe
@@ -297,6 +297,44 @@ def clip_image(wav:str|Path, # input clip
     except AudioError as e: return str(out), str(e)
     except Exception as e: return str(out), f"{wav}: {type(e).__name__}: {e}"
 
+# %% ../nbs/02_mfcc.ipynb #3aa8f35c
+WINDOW_TAG = '__w'   # a window image's name: its clip's image name, this tag, the window's number
+
+def window_images(y:np.ndarray, # a clip's samples at SR
+                  recipe:dict, # `mfcc_image` options, `seconds` among them: a model's recipe
+                  hop:float=0.5, # seconds between windows
+                  copy:np.ndarray|None=None, # another version of the clip (a distorted copy): its images at the same windows
+                 )->list: # uint8 images, one a window of speech (of `copy` when given)
+    "The images `predict` scores for a clip: every window of its speech, cut as `Predictor` cuts them."
+    def heard(z):   # as `Predictor.prepared`: no DC offset, and the level steadied for a model that ignores the gain
+        z = np.asarray(z, np.float32); z = z - z.mean()
+        return steady_level(z) if recipe.get('level') else z
+    y = heard(y)
+    _, wins = speech_and_windows(y, float(recipe.get('seconds', 1.0)), hop, bool(recipe.get('trim', False)))
+    z, kw = (y if copy is None else heard(copy)), {**recipe, 'trim': False}
+    return [mfcc_image(z[s:min(e, len(z))], SR, **kw) for s,e in wins]
+
+def clip_window_images(wav:str|Path, # input clip
+                       folder:str|Path, # where its images go
+                       name:str, # the clip's image name: its windows are `name__w0.jpg`, `name__w1.jpg`, ...
+                       hop:float=0.5, distort:str|None=None, # a `distort` kind: the images of a distorted copy, at the clean windows
+                       tmp_dir:str|Path|None=None, # where the JPEGs' temporary files are made (see `atomic_path`)
+                       **recipe, # `mfcc_image` options, `seconds` among them
+                      )->tuple[list,str|None]: # (the images written, error message or None)
+    "WAV -> one JPEG a window of speech, the last first. Never raises: returns the error text instead, so a batch can go on."
+    try:
+        y = load_audio(wav)
+        if not np.ptp(y) > 1e-6: raise AudioError(wav, "silent (all samples equal)")
+        copy = distort_audio(y, SR, distort, seed=zlib.crc32(Path(wav).stem.encode())) if distort else None
+        ims = window_images(y, recipe, hop, copy)
+        if not ims: raise AudioError(wav, "no speech found")
+        outs = [Path(folder)/f'{name}{WINDOW_TAG}{i}.jpg' for i in range(len(ims))]
+        for im, out in reversed(list(zip(ims, outs))): save_jpeg(im, out, tmp_dir=tmp_dir)
+        return [str(o) for o in outs], None
+    except AudioError as e: return [], str(e)
+    except Exception as e: return [], f"{wav}: {type(e).__name__}: {e}"
+
+
 # %% ../nbs/02_mfcc.ipynb #652627cc
 def _atomic_json(obj, path:Path): atomic_write(path, json.dumps(obj, indent=1))
 
@@ -329,10 +367,17 @@ def _prepare_one(job):
         from threadpoolctl import threadpool_limits
         _die_with_parent(parent.pid)                                        # no orphans writing on
         _ONE_THREAD.append(threadpool_limits(1))                            # one BLAS thread each
-    wav, image, seconds, image_kw, root = job
+    wav, image, seconds, image_kw, root, hop = job
     # a worker makes its temporary files in a folder of its own: creating files in one shared folder, two workers
     # queued on its lock (a sixth of the CPU time with two workers, by `perf`)
-    return clip_image(wav, image, seconds, tmp_dir=writing_dir(root) if _ONE_THREAD else None, **image_kw)
+    tmp_dir = writing_dir(root) if _ONE_THREAD else None
+    if hop is None:   # one image a clip
+        out, err = clip_image(wav, image, seconds, tmp_dir=tmp_dir, **image_kw)
+        return image, err, [] if err else [out]
+    kw = dict(image_kw); distort = kw.pop('distort', None)   # every window: `image` is the clip's first window
+    outs, err = clip_window_images(wav, Path(image).parent, Path(image).name[:-len(f'{WINDOW_TAG}0.jpg')], hop, distort,
+                                   tmp_dir, seconds=seconds, **kw)
+    return image, err, outs
 
 # %% ../nbs/02_mfcc.ipynb #a7482a5a
 def prepare(clips:pd.DataFrame, # the clip table (path, gender)
@@ -342,9 +387,12 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
             n_workers:int|None=None, # processes (default: all cores)
             progress:bool=True,
             force:bool=False, # redo existing images
+            windows:bool=False, # every 1 s window of each clip's speech, as `predict` cuts them (`window_images`), not its loudest second
+            hop:float=0.5, # seconds between windows
             **image_kw, # options of `mfcc_image` (`deltas`, `c0_relative`, MFCC overrides)
            )->dict: # counts and errors
-    "Write one MFCC image per clip, the gender maps and `IMAGE_TABLE` (each image's speaker); resumable, parallel, atomic."
+    "Write one MFCC image per clip (or per window), the gender maps and `IMAGE_TABLE` (each image's speaker); resumable, parallel, atomic."
+    import pandas as pd
     from fastcore.parallel import parallel
     out, maps = Path(out), Path(maps)
     recipe = dict(seconds=seconds, **image_kw)
@@ -356,23 +404,44 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
     rfile = out/'recipe.json'
     if rfile.exists() and not force and json.loads(rfile.read_text()) != recipe:
         raise ValueError(f"'{out}' holds images made with another recipe ({rfile.read_text()}, not {recipe}): choose another --out or --force")
+    table = out/IMAGE_TABLE
+    if table.exists() and not force and ('window' in pd.read_csv(table, nrows=0).columns) != windows:
+        raise ValueError(f"'{out}' holds {'every window' if not windows else 'one image'} of each clip, not "
+                         f"{'every window' if windows else 'one image'}: choose another --out or --force")
     _atomic_json(recipe, rfile)
     stale = remove_stale_tmp(out) + remove_stale_tmp(maps)
     names = clips.image_name if 'image_name' in clips else [Path(p).stem for p in clips.path]   # several corpora: namespaced
-    clips = clips.assign(image=[str(out/g/(n + '.jpg')) for n,g in zip(names, clips.gender)])
+    first = f'{WINDOW_TAG}0.jpg' if windows else '.jpg'   # windows are written last to first: a whole first one means a whole clip
+    clips = clips.assign(image=[str(out/g/(n + first)) for n,g in zip(names, clips.gender)], clip=list(names))
     todo = clips if force else clips[[not _jpeg_ok(i) for i in clips.image]]
     redone = 0 if force else sum(Path(i).exists() for i in todo.image)   # there, but not a whole JPEG
-    jobs = [(p, i, seconds, image_kw, out) for p,i in zip(todo.path, todo.image)]
+    jobs = [(p, i, seconds, image_kw, out, hop if windows else None) for p,i in zip(todo.path, todo.image)]
     t0 = time.perf_counter()
     res = parallel(_prepare_one, jobs, n_workers=os.cpu_count() if n_workers is None else n_workers,
                    progress=progress and len(jobs) > 0, chunksize=16) if jobs else []
     remove_writing_dirs(out)   # the workers are gone: their (empty) temporary folders go
-    errors = {img: err for img,err in res if err}
+    errors = {img: err for img,err,_ in res if err}
     done = clips[~clips.image.isin(errors.keys())]
-    for g in GENDERS: _atomic_json(dict(zip(done[done.gender==g].path, done[done.gender==g].image)), maps/f'{g}.json')
+    images = _clip_images(done, out, {img: outs for img,_,outs in res}, windows)   # each done clip's image(s)
+    for g in GENDERS:
+        d = done[done.gender == g]
+        _atomic_json({p: (images[i] if windows else images[i][0]) for p,i in zip(d.path, d.image)}, maps/f'{g}.json')
     _atomic_json(sorted(errors.values()), maps/'errors.json')
     if 'speaker' in done:   # who speaks in each image, for `train.image_items` (names need not say it: several corpora)
-        table = done.assign(image=[str(Path(i).relative_to(out)) for i in done.image])
-        atomic_write(out/IMAGE_TABLE, table[['image', 'gender', 'speaker', *(c for c in ('corpus', 'age') if c in done)]].to_csv(index=False))
-    return dict(images=len(done), written=len(jobs)-len(errors), skipped=len(clips)-len(jobs), redone=redone,
-                stale_tmp=stale, errors=sorted(errors.values()), seconds=time.perf_counter()-t0)
+        rows = done.assign(image=[[str(Path(f).relative_to(out)) for f in images[i]] for i in done.image]).explode('image')
+        if windows: rows['window'] = rows.groupby('clip').cumcount()
+        cols = ['image', 'gender', 'speaker', *(c for c in ('corpus', 'age') if c in rows), *(['clip', 'window'] if windows else [])]
+        atomic_write(table, rows[cols].to_csv(index=False))
+    return dict(images=sum(len(images[i]) for i in done.image), clips=len(done), written=len(jobs)-len(errors),
+                skipped=len(clips)-len(jobs), redone=redone, stale_tmp=stale, errors=sorted(errors.values()),
+                seconds=time.perf_counter()-t0)
+
+def _clip_images(done:pd.DataFrame, out:Path, written:dict, windows:bool)->dict: # clip's first image -> its images
+    "The images of each done clip: what this run wrote, else (windows of a clip done before) what the folder holds."
+    if not windows: return {i: [i] for i in done.image}
+    held = {}
+    for g in set(done.gender):
+        for f in os.listdir(out/g):
+            clip, _, k = f[:-len('.jpg')].rpartition(WINDOW_TAG)
+            if f.endswith('.jpg') and clip and k.isdigit(): held.setdefault(str(out/g/f'{clip}{WINDOW_TAG}0.jpg'), []).append((int(k), str(out/g/f)))
+    return {i: written.get(i) or [f for _,f in sorted(held.get(i, []))] for i in done.image}

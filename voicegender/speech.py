@@ -12,7 +12,7 @@ from .core import *
 # %% auto #0
 __all__ = ['VOWELS', 'SILERO_FRAME', 'SILERO_CONTEXT', 'VAD_RESET', 'VAD_WARMUP', 'synthetic_speech', 'with_silence',
            'silero_file', 'SileroSequence', 'silero_model', 'speech_probs', 'speech_stretches', 'speech_segments',
-           'speech_windows', 'speech_span']
+           'speech_windows', 'speech_span', 'steady_level', 'speech_and_windows']
 
 # %% ../nbs/01a_speech.ipynb #8b9b5959
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
@@ -198,3 +198,26 @@ def speech_span(segments:list[tuple[int,int]], # from `speech_segments`
     "A window cut to the speech inside it: what a model trained on trimmed clips expects."
     inside = [(max(a, start), min(b, end)) for a,b in segments if a < end and b > start]
     return (inside[0][0], inside[-1][1]) if inside else (start, end)
+
+# %% ../nbs/01a_speech.ipynb #426d346a
+def steady_level(y:np.ndarray, # mono samples, DC removed
+                 peak:float=0.5, # where the loud end (99.9th percentile of |y|) goes
+                 max_gain:float=100., # at most +40 dB: faint noise is not blown up to speech level
+                )->np.ndarray:
+    "`y` scaled so its loud end sits at `peak`: speech detection then sees the same signal at any recording level."
+    top = float(np.percentile(np.abs(y), 99.9)) if len(y) else 0.
+    return (y*min(peak/top, max_gain)).astype(np.float32) if top > 0 else y
+
+# %% ../nbs/01a_speech.ipynb #f4eddce3
+def speech_and_windows(y:np.ndarray, # mono samples at SR, DC offset removed (and level steadied, for a model that ignores gain)
+                       seconds:float=1.0, # window length: the model's clip duration
+                       hop:float=0.5, # step between windows (seconds)
+                       trim:bool=False, # cut each window to its speech (a model trained on speech-trimmed clips)
+                       vad:str='silero', min_speech:float=0.1, # the speech detector and its shortest stretch (seconds)
+                       window_speech:float=0.25, # least speech a window of a long clip must hold (seconds)
+                      )->tuple[list,list]: # (speech segments, windows), in samples
+    "The speech of a clip and the windows a model scores: the one rule of `predict`, `segment` and `prepare --windows`."
+    segs = speech_segments(y, SR, vad, min_speech=min_speech)
+    wins = speech_windows(segs, len(y), SR, seconds, hop, window_speech)
+    return segs, [speech_span(segs, s, e) for s,e in wins] if trim else wins
+

@@ -21,12 +21,12 @@ from .model import ModelSettings, save_model
 # %% auto #0
 __all__ = ['SCHEDULES', 'image_items', 'items_root', 'fold_items', 'MFCCAugment', 'DistortedCopy', 'check_copies', 'TrainConfig',
            'balance_weights', 'image_dls', 'gender_learner', 'image_recipe', 'image_mfcc', 'learner_images',
-           'predict_images', 'model_settings', 'export_run_model', 'tiny_learner', 'clip_metrics', 'confusion_png',
-           'new_run_dir', 'run_config', 'train_fold', 'label_audit', 'speaker_bootstrap', 'cross_validate', 'cli_train',
-           'evaluate_run', 'cli_evaluate']
+           'predict_images', 'model_settings', 'export_run_model', 'tiny_learner', 'clip_metrics', 'clip_answers',
+           'confusion_png', 'new_run_dir', 'run_config', 'train_fold', 'label_audit', 'speaker_bootstrap',
+           'cross_validate', 'cli_train', 'evaluate_run', 'cli_evaluate']
 
 # %% ../nbs/03_train.ipynb #a58ab1b8
-def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker (corpus, age when `prepare` recorded them)
+def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker (corpus, age; clip, window: `prepare --windows`)
     "Every MFCC image under `root` with its label and speaker: from the `IMAGE_TABLE` that `prepare` writes, else from AudioMNIST file names."
     root = Path(root)
     if (root/IMAGE_TABLE).exists():   # several corpora: speakers are namespaced, the names do not say them
@@ -36,7 +36,7 @@ def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker (co
         if t.empty: raise FileNotFoundError(f"No images of '{root/IMAGE_TABLE}' in '{root}': run `voicegender prepare` first.")
         if t.speaker.str.fullmatch(r'\d+').all(): t['speaker'] = t.speaker.astype(int)   # one AudioMNIST-layout corpus: as its names say
         t = t.iloc[sorted(range(len(t)), key=lambda i: Path(t.path.iat[i]).parts)]   # the order of the names, as below
-        return t[['path', 'gender', 'speaker', *(c for c in ('corpus', 'age') if c in t)]].reset_index(drop=True)
+        return t[['path', 'gender', 'speaker', *(c for c in ('corpus', 'age', 'clip', 'window') if c in t)]].reset_index(drop=True)
     files = sorted(root.glob('*/*.jpg'))
     if not files: raise FileNotFoundError(f"No images in '{root}/<gender>/*.jpg': run `voicegender prepare` first.")
     return pd.DataFrame(dict(path=[str(f) for f in files], gender=[f.parent.name for f in files],
@@ -276,6 +276,16 @@ def clip_metrics(pred:pd.DataFrame, # one row a clip: speaker, gender (truth), p
                 speaker_accuracy={(s if isinstance(s, str) else int(s)): float(a) for s,a in spk.acc.items()},
                 speakers_correct=int((spk.majority == spk.gender).sum()), n_speakers=len(spk))
 
+def clip_answers(pred:pd.DataFrame, # one row an image: p_female (p_male), and `clip` when images are windows
+                )->pd.DataFrame: # one row a clip
+    "A clip's answer as `predict` gives it: the mean probability of its windows (images of whole clips pass as they are)."
+    if 'clip' not in pred: return pred
+    p = [c for c in ('p_female', 'p_male') if c in pred]
+    rest = [c for c in pred.columns if c not in (*p, 'clip', 'window', 'path')]
+    return pred.groupby('clip', sort=False).agg(path=('path', 'first'), **{c: (c, 'first') for c in rest},
+                                                **{c: (c, 'mean') for c in p}, n_windows=('path', 'size')).reset_index()
+
+
 # %% ../nbs/03_train.ipynb #17cf7b15
 def confusion_png(cm, path:str|Path, title:str=''):
     "Save a confusion matrix figure (rows true, columns predicted)."
@@ -324,7 +334,7 @@ def train_fold(run_dir:str|Path, # where this run's files go
     test = fold_items(items, sp, fold).query("role == 'test'").reset_index(drop=True)
     t1 = time.perf_counter()
     p = predict_images(learn, [np.array(Image.open(f)) for f in test.path])
-    pred = test.assign(p_female=p[:,0], p_male=p[:,1])
+    pred = clip_answers(test.assign(p_female=p[:,0], p_male=p[:,1]))   # windows of a clip: their mean, as `predict`
     m = clip_metrics(pred)
     m.update(train_seconds=train_s, test_ms_per_clip=(time.perf_counter()-t1)/max(len(test),1)*1000,
              pretrained=cfg.pretrained, fold=fold)
@@ -467,7 +477,7 @@ def evaluate_run(run_dir:str|Path,
     net = load_model(run_dir/'model.safetensors')
     test = fold_items(image_items(images or cfg['image_root']), load_splits(cfg['splits']), cfg['fold']).query("role == 'test'")
     p = net.probs([np.array(Image.open(f)) for f in test.path])
-    m = clip_metrics(test.assign(p_female=p[:,0]))
+    m = clip_metrics(clip_answers(test.assign(p_female=p[:,0])))
     if pngs is None: return m
     w = 'ImageNet weights' if cfg['pretrained'] else 'from scratch'
     confusion_png(m['confusion'], Path(pngs)/f'confusion_{run_dir.name}.png',
