@@ -5,7 +5,7 @@ cross-validate."""
 
 # %% ../nbs/03_train.ipynb #a3d40c7b
 from __future__ import annotations
-import os, json, time, contextlib
+import os, re, json, time, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import warnings
@@ -39,6 +39,9 @@ def image_items(root:str|Path=IMAGES)->pd.DataFrame: # path, gender, speaker (co
         return t[['path', 'gender', 'speaker', *(c for c in ('corpus', 'age', 'clip', 'window') if c in t)]].reset_index(drop=True)
     files = sorted(root.glob('*/*.jpg'))
     if not files: raise FileNotFoundError(f"No images in '{root}/<gender>/*.jpg': run `voicegender prepare` first.")
+    odd = [f.name for f in files if not re.fullmatch(r'\d+_\d+_\d+', f.stem)]
+    if odd: raise ValueError(f"'{root}' has no {IMAGE_TABLE} and {odd[0]} is not an AudioMNIST name ({{digit}}_{{speaker}}_{{index}}), "
+                             "so its speaker is unknown: prepare the images again with this version of `voicegender prepare`")
     return pd.DataFrame(dict(path=[str(f) for f in files], gender=[f.parent.name for f in files],
                              speaker=[int(f.stem.split('_')[1]) for f in files]))
 
