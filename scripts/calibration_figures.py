@@ -11,6 +11,7 @@ threshold are fitted on the validation speakers only; the test speakers are what
 """
 import argparse, json, sys
 from pathlib import Path
+from voicegender.calibrate import TARGET_ACCURACY, MIN_COVERAGE
 
 
 def _save(fig, path: Path):
@@ -41,8 +42,8 @@ def main(argv=None):
                                    "(default: <run>/model.safetensors); a .pkl is refused")
     p.add_argument('--refit', action='store_true', help="run calibrate() even if calibration.json exists")
     p.add_argument('--out', default='pngs', help="folder for calibration.png and coverage.png (default: pngs/)")
-    p.add_argument('--target-accuracy', type=float, default=0.9)
-    p.add_argument('--min-coverage', type=float, default=0.5)
+    p.add_argument('--target-accuracy', type=float, default=TARGET_ACCURACY)
+    p.add_argument('--min-coverage', type=float, default=MIN_COVERAGE)
     a = p.parse_args(argv)
     import numpy as np, pandas as pd, matplotlib
     matplotlib.use('Agg'); import matplotlib.pyplot as plt

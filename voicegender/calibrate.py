@@ -12,8 +12,9 @@ from .core import *
 from .engine import load_engine
 
 # %% auto #0
-__all__ = ['CALIBRATION_FILE', 'softmax', 'nll', 'fit_temperature', 'expected_calibration_error', 'coverage_curve',
-           'choose_threshold', 'file_sha256', 'by_clip', 'calibrate', 'load_calibration', 'cli_calibrate']
+__all__ = ['TARGET_ACCURACY', 'MIN_COVERAGE', 'CALIBRATION_FILE', 'softmax', 'nll', 'fit_temperature',
+           'expected_calibration_error', 'coverage_curve', 'choose_threshold', 'file_sha256', 'by_clip', 'calibrate',
+           'load_calibration', 'cli_calibrate']
 
 # %% ../nbs/03d_calibrate.ipynb #4eeb00bf
 def softmax(logits:np.ndarray, temperature:float=1.0)->np.ndarray:
@@ -54,9 +55,11 @@ def coverage_curve(probs:np.ndarray, targets:np.ndarray)->dict: # thresholds, co
     acc = np.where(n > 0, (ans & ok[None,:]).sum(1)/np.maximum(n, 1), np.nan)
     return dict(thresholds=thr, coverage=n/len(conf), accuracy=acc)
 
+TARGET_ACCURACY, MIN_COVERAGE = 0.97, 0.9   # "uncertain" on at most 10 % of clips, 97 % right on the others
+
 def choose_threshold(probs:np.ndarray, targets:np.ndarray,
-                     target_accuracy:float=0.9, # accuracy wanted on the answered clips
-                     min_coverage:float=0.5, # answer at least this share of clips
+                     target_accuracy:float=TARGET_ACCURACY, # accuracy wanted on the answered clips
+                     min_coverage:float=MIN_COVERAGE, # answer at least this share of clips
                     )->dict: # threshold, coverage, accuracy, reached
     "The smallest threshold reaching `target_accuracy` with coverage >= `min_coverage` (else: the `min_coverage` point)."
     c = coverage_curve(probs, targets)
@@ -111,7 +114,7 @@ def _role_scores(logits, targets, T, threshold, n_bins=15,
 def _speaker_id(s): return s if isinstance(s, str) else int(s)   # JSON: AudioMNIST numbers, or CORPUS:ID
 
 def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and config.json
-              target_accuracy:float=0.9, min_coverage:float=0.5, n_bins:int=15,
+              target_accuracy:float=TARGET_ACCURACY, min_coverage:float=MIN_COVERAGE, n_bins:int=15,
               model:str|Path|None=None, # default: run_dir/model.safetensors
              )->dict: # what is written to calibration.json
     "Fit the temperature and the 'uncertain' threshold on a run's validation speakers; report on its test speakers."
@@ -168,9 +171,9 @@ def cli_calibrate(argv:list[str])->int:
         description="Fit the temperature and the 'uncertain' threshold of a trained run on its validation speakers, "
                     "report calibration on its test speakers, and write <run>/calibration.json (used by predict).")
     p.add_argument('run', help="results/<run> with model.safetensors and config.json")
-    p.add_argument('--target-accuracy', type=float, default=0.9,
-                   help="accuracy wanted on the answered validation clips (default: 0.9)")
-    p.add_argument('--min-coverage', type=float, default=0.5, help="answer at least this share of them (default: 0.5)")
+    p.add_argument('--target-accuracy', type=float, default=TARGET_ACCURACY,
+                   help=f"accuracy wanted on the answered validation clips (default: {TARGET_ACCURACY})")
+    p.add_argument('--min-coverage', type=float, default=MIN_COVERAGE, help=f"answer at least this share of them (default: {MIN_COVERAGE})")
     a = p.parse_args(argv)
     try: cal = calibrate(Path(a.run), a.target_accuracy, a.min_coverage)
     except (FileNotFoundError, RuntimeError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 2

@@ -12,7 +12,8 @@ from .core import *
 from .data import per_speaker, ADULT_AGE
 from .model import load_model
 from .train import TrainConfig, train_fold, clip_metrics
-from .calibrate import fit_temperature, choose_threshold, softmax, expected_calibration_error
+from .calibrate import (fit_temperature, choose_threshold, softmax, expected_calibration_error,
+                                   TARGET_ACCURACY, MIN_COVERAGE)
 
 # %% auto #0
 __all__ = ['AUDITED', 'SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits',
@@ -80,7 +81,7 @@ def model_logits(model, paths:list, bs:int=128)->np.ndarray:
 
 def fit_calibration(logits:np.ndarray, # (n, 2) validation logits (or log-probabilities), GENDERS order
                     genders, # their true labels
-                    target_accuracy:float=0.97, min_coverage:float=0.9,
+                    target_accuracy:float=TARGET_ACCURACY, min_coverage:float=MIN_COVERAGE,
                     clips=None, # the clip of each row (several windows a clip): the threshold is chosen on clips
                    )->dict: # temperature, threshold, ...
     "Temperature (on the rows) and 'uncertain' threshold (on each clip's mean probability, as `predict` answers a clip) fitted on validation speakers (answer >= 90 %, aiming at 97 % right)."
