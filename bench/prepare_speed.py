@@ -2,10 +2,10 @@
 
     python bench/prepare_speed.py [--data ../shared/data/audiomnist_az] [--workers 2]
 
-Reference way (as the AudioMNIST gender notebook does it): one file at a time, `librosa.load` at its default rate
-(22,050 Hz), the same MFCC recipe
-(computed by voicegender's `mfcc`, faster than librosa's one call: the reference is faster here than in the notebook),
-`skimage.io.imsave`. Ours: `voicegender.mfcc.prepare` (soundfile decode, 16 kHz,
+Reference way (as the AudioMNIST gender notebook does it), frozen as this benchmark first ran it (5d419a8): one file
+at a time, `librosa.load` at its default rate (22,050 Hz), the loudest second found by prefix sums, the same MFCC
+recipe in librosa's one call (`librosa.feature.mfcc` of the pre-emphasised signal), `skimage.io.imsave`. (Until
+8fddecb it called voicegender's own `fix_duration` and `mfcc`, so each speed-up of ours sped the reference up too.) Ours: `voicegender.mfcc.prepare` (soundfile decode, 16 kHz,
 all cores). Each way runs --repeats times, alternated; the medians are compared. Also the share of time our per-clip path spends decoding, computing MFCCs and writing images (one core).
 
 Both ways write into a temporary folder under --tmp (default: .tmp/ in the project, beside the mfc_dataset/ that
@@ -21,14 +21,31 @@ import argparse, json, os, shutil, tempfile, time, platform
 from pathlib import Path
 import numpy as np, librosa, warnings
 from voicegender.data import clip_table
-from voicegender.mfcc import prepare, mfcc, mfcc_image, fix_duration, to_uint8, save_jpeg, MFCC
+from voicegender.mfcc import prepare, mfcc_image, pre_emphasis, to_uint8, save_jpeg, MFCC
 from voicegender.core import load_audio, SR
+
+def reference_fix_duration(y, n):
+    "The loudest n samples (zero-padded when shorter), by prefix sums: as the reference loop first did."
+    y = y - y.mean()
+    if len(y) <= n: left = (n - len(y))//2; return np.pad(y, (left, n - len(y) - left)).astype(np.float32)
+    e = np.concatenate([[0.], np.cumsum(y.astype(np.float64)**2)]); win = e[n:] - e[:-n]
+    best = np.flatnonzero(win >= win.max()*(1-1e-9)); start = int(best[len(best)//2])
+    return y[start:start+n].astype(np.float32)
+
+def reference_mfcc(y, sr, n_mfcc=MFCC['n_mfcc'], n_mels=MFCC['n_mels'], win_ms=MFCC['win_ms'], hop_ms=MFCC['hop_ms'],
+                   lifter=MFCC['lifter'], preemph=MFCC['preemph']):
+    "The reference recipe in librosa's one call, as the notebook computes it."
+    n_fft = round(sr*win_ms/1000)
+    if len(y) < n_fft: y = np.pad(y, (0, n_fft-len(y)))
+    return librosa.feature.mfcc(y=pre_emphasis(y, preemph), sr=sr, n_mfcc=n_mfcc, dct_type=2, norm='ortho', lifter=lifter,
+                                n_fft=n_fft, win_length=n_fft, hop_length=round(sr*hop_ms/1000), power=2.0, center=False,
+                                window='hann', n_mels=n_mels)
 
 def reference_way(paths, out):
     from skimage import io
     for p in paths:
         y, sr = librosa.load(p)                                   # default: resample to 22,050 Hz
-        m = mfcc(fix_duration(y, sr), sr)                         # same recipe, windows in ms
+        m = reference_mfcc(reference_fix_duration(y, sr), sr)     # same recipe, windows in ms
         with warnings.catch_warnings():
             warnings.simplefilter('ignore'); io.imsave(out/(Path(p).stem + '.jpg'), to_uint8(m), check_contrast=False)
 
@@ -86,7 +103,7 @@ if __name__ == '__main__':
         disk = timed_runs(clips, ref_paths, tmp/'runs', a.repeats, a.workers)
         in_memory = timed_runs(clips, ref_paths, mem/'runs', a.repeats, a.workers) if mem else None
         shares = stage_shares(list(clips.path.head(500)), tmp/'shares')
-        res = dict(clips=len(clips), **disk, workers=a.workers, repeats=a.repeats, our_time_shares=shares,
+        res = dict(clips=len(clips), **disk, reference='librosa.load, prefix-sum crop, librosa.feature.mfcc, skimage.io.imsave (as in 5d419a8)', workers=a.workers, repeats=a.repeats, our_time_shares=shares,
                    file_create_cpu_ms=file_create_ms(tmp/'bare'), cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
                    written_under=str(Path(a.tmp).resolve()), machine=platform.processor() or platform.machine())
         if in_memory: res['memory_backed'] = in_memory | dict(written_under=str(Path(a.mem_tmp).resolve()))
