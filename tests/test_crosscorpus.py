@@ -148,12 +148,17 @@ def speech_corpus(dest:Path, n_speakers:int=4, n_clips:int=2, seed:int=0)->Path:
 
 def test_train_on_every_window_through_the_commands(tmp_path):
     "prepare --windows (and its microphone copies), split --loco, train, calibrate: a clip answers by its windows' mean."
-    args = ['--data', str(speech_corpus(tmp_path/'one')), '--data', str(speech_corpus(tmp_path/'two', seed=1))]
+    one = speech_corpus(tmp_path/'one')
+    sf.write(one/'audio/hum.wav', 0.01*np.sin(2*np.pi*50*np.arange(SR)/SR).astype(np.float32), SR)   # a clip without speech
+    pd.concat([pd.read_csv(one/MANIFEST), pd.DataFrame([dict(path='audio/hum.wav', speaker='p0', gender='male', age=30)])]
+              ).to_csv(one/MANIFEST, index=False)
+    args = ['--data', str(one), '--data', str(speech_corpus(tmp_path/'two', seed=1))]
     rec = ['--n-mfcc', '40', '--n-mels', '80', '--level', '--cmn', '--windows', '--workers', '0', '--results', str(tmp_path/'res')]
     for extra, out in (([], 'img'), (['--distort', 'mic'], 'img_mic')):
         rc, out_, err = quiet(main, ['prepare', *args, *rec, *extra, '--out', str(tmp_path/out), '--maps', str(tmp_path/f'maps_{out}')])
         assert rc == 0, err
-        assert '16 clips in' in out_ and 'images of 16 clips' in out_, out_
+        assert '17 clips from 8 speakers' in out_ and 'images of 16 clips' in out_ and '1 without speech, 0 failed' in out_, out_
+        assert 'note: ' in err and 'hum.wav: no speech found' in err and 'error:' not in err, err
     table = pd.read_csv(tmp_path/'img/images.csv')
     assert len(table) > 16 and table.groupby('clip').size().min() >= 1 and set(table.columns) >= {'clip', 'window', 'speaker'}
     assert sorted(pd.read_csv(tmp_path/'img_mic/images.csv').image) == sorted(table.image)   # copies at the same windows

@@ -100,7 +100,7 @@ def cli_prepare(argv):
     a = p.parse_args(argv)
     a.out = a.out or ('mfc_distorted' if a.distort else IMAGES)
     a.maps = a.maps or ('maps/distorted' if a.distort else 'maps')
-    from voicegender.mfcc import prepare
+    from voicegender.mfcc import prepare, NO_SPEECH
     try: clips,report,root = _clips(a.data)
     except (FileNotFoundError, ValueError) as e: print(f"error: {e}", file=sys.stderr); return 1
     try: res = writable_folder(a.results, 'results')
@@ -115,9 +115,10 @@ def cli_prepare(argv):
     opts.update({k: getattr(a, k) for k in ('n_mfcc', 'n_mels') if getattr(a, k) is not None})   # recorded only when not the reference
     try: r = prepare(clips, a.out, a.maps, a.seconds, a.workers, force=a.force, windows=a.windows, **opts)
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 1
-    for e in r['errors']: print(f"error: {e}", file=sys.stderr)
+    quiet = [e for e in r['errors'] if e.endswith(NO_SPEECH)]   # --windows: clips `predict` would answer "no speech"
+    for e in r['errors']: print(f"{'note' if e in quiet else 'error'}: {e}", file=sys.stderr)
     print(f"{r['images']} images of {r['clips']} clips in {a.out}/ ({r['written']} clips written, {r['skipped']} already there, "
-          f"{len(r['errors'])} failed) in {r['seconds']:.1f} s; maps in {a.maps}/")
+          + (f"{len(quiet)} without speech, " if quiet else '') + f"{len(r['errors']) - len(quiet)} failed) in {r['seconds']:.1f} s; maps in {a.maps}/")
     return 1 if r['images'] == 0 else 0
 
 # %% ../nbs/10_cli.ipynb #31db4b54

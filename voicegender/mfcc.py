@@ -13,7 +13,7 @@ from .speech import speech_segments, steady_level, speech_and_windows
 
 # %% auto #0
 __all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'PITCH_SHIFT_ST',
-           'WINDOW_TAG', 'pre_emphasis', 'mel_filters', 'hann', 'power_spectrogram', 'power_to_db', 'mfcc',
+           'WINDOW_TAG', 'NO_SPEECH', 'pre_emphasis', 'mel_filters', 'hann', 'power_spectrogram', 'power_to_db', 'mfcc',
            'fix_duration', 'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'normalise_level',
            'cepstral_mean_norm', 'mfcc_image', 'model_input', 'reverb', 'codec', 'microphone', 'distort_audio',
            'shift_pitch', 'save_jpeg', 'clip_image', 'window_images', 'clip_window_images', 'prepare']
@@ -299,6 +299,7 @@ def clip_image(wav:str|Path, # input clip
 
 # %% ../nbs/02_mfcc.ipynb #3aa8f35c
 WINDOW_TAG = '__w'   # a window image's name: its clip's image name, this tag, the window's number
+NO_SPEECH = 'no speech found'   # a clip without windows: left out, as `predict` would answer it 'no speech'
 
 def window_images(y:np.ndarray, # a clip's samples at SR
                   recipe:dict, # `mfcc_image` options, `seconds` among them: a model's recipe
@@ -327,7 +328,7 @@ def clip_window_images(wav:str|Path, # input clip
         if not np.ptp(y) > 1e-6: raise AudioError(wav, "silent (all samples equal)")
         copy = distort_audio(y, SR, distort, seed=zlib.crc32(Path(wav).stem.encode())) if distort else None
         ims = window_images(y, recipe, hop, copy)
-        if not ims: raise AudioError(wav, "no speech found")
+        if not ims: raise AudioError(wav, NO_SPEECH)
         outs = [Path(folder)/f'{name}{WINDOW_TAG}{i}.jpg' for i in range(len(ims))]
         for im, out in reversed(list(zip(ims, outs))): save_jpeg(im, out, tmp_dir=tmp_dir)
         return [str(o) for o in outs], None
