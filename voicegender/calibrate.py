@@ -91,9 +91,10 @@ def by_clip(p:np.ndarray, # (n, 2) probabilities of images
             clips, # (n,) the clip of each image (its windows share it)
            )->tuple[np.ndarray,np.ndarray]: # a clip's mean probability and its class, one row a clip
     "A clip's windows answer together, by the mean of their probabilities, as `predict` does."
-    first = dict(zip(clips[::-1], range(len(clips))[::-1]))   # each clip's first image, in order of appearance
-    k = np.array([first[c] for c in clips]); order = sorted(set(k))
-    return np.stack([p[k == i].mean(0) for i in order]), targets[order]
+    _, first, k = np.unique(np.asarray(clips), return_index=True, return_inverse=True)
+    order = np.argsort(first); rank = np.empty_like(order); rank[order] = np.arange(len(order))   # clips in order of appearance
+    k = rank[k.ravel()]; n = np.bincount(k)
+    return np.stack([np.bincount(k, p[:, j]) for j in range(p.shape[1])], 1)/n[:, None], np.asarray(targets)[first[order]]
 
 def _role_scores(logits, targets, T, threshold, n_bins=15,
                  clips=None, # the clip of each row, when rows are windows: scored per clip (`by_clip`)
@@ -111,8 +112,6 @@ def _role_scores(logits, targets, T, threshold, n_bins=15,
                 coverage=float(ans.mean()), selective_accuracy=float(ok[ans].mean()) if ans.any() else None)
 
 # %% ../nbs/03d_calibrate.ipynb #08df9afe
-def _speaker_id(s): return s if isinstance(s, str) else int(s)   # JSON: AudioMNIST numbers, or CORPUS:ID
-
 def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and config.json
               target_accuracy:float=TARGET_ACCURACY, min_coverage:float=MIN_COVERAGE, n_bins:int=15,
               model:str|Path|None=None, # default: run_dir/model.safetensors
@@ -148,8 +147,8 @@ def calibrate(run_dir:str|Path, # results/<run> with model.safetensors and confi
                model=model.name, model_sha256=file_sha256(model), fold=int(cfg['fold']), n_bins=n_bins,
                valid=_role_scores(z[v], y[v], T, thr['threshold'], n_bins, None if clips is None else clips[v]),
                test=_role_scores(z[~v], y[~v], T, thr['threshold'], n_bins, None if clips is None else clips[~v]) if (~v).any() else None,
-               valid_speakers=sorted(_speaker_id(s) for s in items.speaker[v].unique()),
-               test_speakers=sorted(_speaker_id(s) for s in items.speaker[~v].unique()))
+               valid_speakers=sorted(speaker_id(s) for s in items.speaker[v].unique()),
+               test_speakers=sorted(speaker_id(s) for s in items.speaker[~v].unique()))
     logits = items[['path', 'speaker', 'gender', 'role']].assign(**{f'logit_{g}': z[:,i] for i,g in enumerate(GENDERS)})
     with atomic_path(run_dir/'calibration_logits.csv') as tmp: logits.to_csv(tmp, index=False)
     atomic_write(run_dir/CALIBRATION_FILE, json.dumps(out, indent=1))

@@ -11,9 +11,9 @@ import numpy as np, soundfile as sf
 # %% auto #0
 __all__ = ['SR', 'GENDERS', 'RESULTS', 'SPLITS', 'CLIP_TABLE', 'BASELINES_TABLE', 'IMAGES', 'IMAGE_TABLE', 'SHARED_DATA',
            'AUDIT_SHARE', 'WRITING', 'SOUNDFILE_EXTS', 'AUDIO_EXTS', 'RATE_RANGE', 'MODEL_FORMAT', 'SHIPPED_MODEL',
-           'gender_index', 'vocab_order', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio', 'atomic_path',
-           'atomic_write', 'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder', 'file_problem',
-           'resample', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file',
+           'gender_index', 'vocab_order', 'speaker_id', 'speaker_call', 'AudioError', 'OutputError', 'TruncatedAudio',
+           'atomic_path', 'atomic_write', 'remove_stale_tmp', 'writing_dir', 'remove_writing_dirs', 'writable_folder',
+           'file_problem', 'resample', 'read_audio', 'load_audio', 'settings_path', 'weights_sha256', 'read_model_file',
            'shipped_model', 'onnx_available']
 
 # %% ../nbs/00_core.ipynb #6e5d6034
@@ -36,6 +36,10 @@ IMAGES = 'mfc_dataset'   # the MFCC images `voicegender prepare` writes (the tut
 IMAGE_TABLE = 'images.csv'   # beside the images `prepare` writes: each image's gender and speaker (corpus, age)
 SHARED_DATA = os.environ.get('VOICEGENDER_SHARED_DATA', '../shared/data')   # the development corpora (not shipped)
 AUDIT_SHARE = 0.8   # a speaker is a label-audit suspect when at least this share of their clips is called the other gender
+
+def speaker_id(s): # a speaker as stored in JSON and compared with split tables
+    "AudioMNIST speakers are numbers, several corpora's are 'CORPUS:ID' strings."
+    return s if isinstance(s, str) else int(s)
 
 def speaker_call(share_female, # per speaker: share of their clips called female
                  mean_p_female, # per speaker: mean p(female) of their clips

@@ -13,7 +13,7 @@ from .data import per_speaker, ADULT_AGE
 from .model import load_model
 from .train import TrainConfig, train_fold, clip_metrics
 from .calibrate import (fit_temperature, choose_threshold, softmax, expected_calibration_error,
-                                   TARGET_ACCURACY, MIN_COVERAGE)
+                                   TARGET_ACCURACY, MIN_COVERAGE, by_clip)
 
 # %% auto #0
 __all__ = ['AUDITED', 'SCORE_KEYS', 'clip_images', 'fold_images', 'group_scores', 'corpus_scores', 'model_logits',
@@ -88,9 +88,7 @@ def fit_calibration(logits:np.ndarray, # (n, 2) validation logits (or log-probab
     y = gender_index(genders)
     T = fit_temperature(logits, y)
     p = softmax(logits, T)
-    if clips is not None:   # `predict`'s answer for a clip: the mean of its windows' probabilities
-        d = pd.DataFrame(p).assign(clip=np.asarray(clips), y=y).groupby('clip', sort=False).mean()
-        p, y = d[[0, 1]].to_numpy(), d.y.to_numpy().astype(int)
+    if clips is not None: p, y = by_clip(p, y, clips)   # `predict`'s answer for a clip: the mean of its windows' probabilities
     thr = choose_threshold(p, y, target_accuracy, min_coverage)
     return dict(temperature=T, threshold=max(0.5, thr['threshold']), target_accuracy=target_accuracy,
                 min_coverage=min_coverage, valid_clips=len(y), valid_ece=expected_calibration_error(p, y))

@@ -182,8 +182,7 @@ def prepared(self:Predictor, y:np.ndarray, # mono samples
     clipped = float(np.mean(np.abs(y) >= CLIP_LEVEL)) if len(y) else 0.
     if clipped >= CLIP_SHARE:
         res['warnings'].append(f"clipped: {clipped:.1%} of samples at full scale, the answer may be less reliable")
-    y = y - y.mean()
-    if self.recipe.get('level'): y = steady_level(y)   # a model that ignores the gain gets a detector that does too
+    y = speech_ready(y, bool(self.recipe.get('level')))   # a model that ignores the gain gets a detector that does too
     return res, y
 
 def heard_by_heads(y:np.ndarray, # the prepared signal

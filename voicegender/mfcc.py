@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np, librosa, scipy.fft
 from PIL import Image
 from .core import *
-from .speech import speech_segments, steady_level, speech_and_windows
+from .speech import speech_segments, speech_ready, speech_and_windows
 
 # %% auto #0
 __all__ = ['MFCC', 'C0_RANGE', 'C_RANGE', 'D_RANGE', 'DD_RANGE', 'LEVEL_DBFS', 'IMAGENET_STATS', 'DISTORTIONS', 'PITCH_SHIFT_ST',
            'WINDOW_TAG', 'NO_SPEECH', 'pre_emphasis', 'mel_filters', 'hann', 'power_spectrogram', 'power_to_db', 'mfcc',
            'fix_duration', 'mfcc_ranges', 'to_uint8', 'from_uint8', 'trim_speech', 'normalise_level',
            'cepstral_mean_norm', 'mfcc_image', 'model_input', 'reverb', 'codec', 'microphone', 'distort_audio',
-           'shift_pitch', 'save_jpeg', 'clip_image', 'window_images', 'clip_window_images', 'prepare']
+           'shift_pitch', 'save_jpeg', 'audible', 'clip_image', 'window_images', 'clip_window_images', 'prepare']
 
 # %% ../nbs/02_mfcc.ipynb #4daf25b7
 MFCC = dict(n_mfcc=12, n_mels=40, win_ms=25.0, hop_ms=10.0, lifter=22, preemph=0.97)  # the reference recipe
@@ -280,6 +280,12 @@ def save_jpeg(img:np.ndarray, path:str|Path, quality:int=95,
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='JPEG', quality=quality)
     atomic_write(path, buf.getvalue(), tmp_dir)
 
+def audible(wav:str|Path)->np.ndarray:
+    "The clip's samples (`load_audio`), or `AudioError` when it is silent: all samples equal."
+    y = load_audio(wav)
+    if not np.ptp(y) > 1e-6: raise AudioError(wav, "silent (all samples equal)")
+    return y
+
 def clip_image(wav:str|Path, # input clip
                out:str|Path, # JPEG to write
                seconds:float=1.0,
@@ -289,8 +295,7 @@ def clip_image(wav:str|Path, # input clip
               )->tuple[str,str|None]: # (out, error message or None)
     "WAV -> MFCC image JPEG. Never raises: returns the error text instead, so a batch can go on."
     try:
-        y = load_audio(wav)
-        if not np.ptp(y) > 1e-6: raise AudioError(wav, "silent (all samples equal)")
+        y = audible(wav)
         if distort: y = distort_audio(y, SR, distort, seed=zlib.crc32(Path(wav).stem.encode()))
         save_jpeg(mfcc_image(y, SR, seconds, **kw), out, tmp_dir=tmp_dir)
         return str(out), None
@@ -307,9 +312,7 @@ def window_images(y:np.ndarray, # a clip's samples at SR
                   copy:np.ndarray|None=None, # another version of the clip (a distorted copy): its images at the same windows
                  )->list: # uint8 images, one a window of speech (of `copy` when given)
     "The images `predict` scores for a clip: every window of its speech, cut as `Predictor` cuts them."
-    def heard(z):   # as `Predictor.prepared`: no DC offset, and the level steadied for a model that ignores the gain
-        z = np.asarray(z, np.float32); z = z - z.mean()
-        return steady_level(z) if recipe.get('level') else z
+    heard = lambda z: speech_ready(z, bool(recipe.get('level')))   # as `Predictor.prepared`
     y = heard(y)
     _, wins = speech_and_windows(y, float(recipe.get('seconds', 1.0)), hop, bool(recipe.get('trim', False)))
     z, kw = (y if copy is None else heard(copy)), {**recipe, 'trim': False}
@@ -324,8 +327,7 @@ def clip_window_images(wav:str|Path, # input clip
                       )->tuple[list,str|None]: # (the images written, error message or None)
     "WAV -> one JPEG a window of speech, the last first. Never raises: returns the error text instead, so a batch can go on."
     try:
-        y = load_audio(wav)
-        if not np.ptp(y) > 1e-6: raise AudioError(wav, "silent (all samples equal)")
+        y = audible(wav)
         copy = distort_audio(y, SR, distort, seed=zlib.crc32(Path(wav).stem.encode())) if distort else None
         ims = window_images(y, recipe, hop, copy)
         if not ims: raise AudioError(wav, NO_SPEECH)
@@ -440,8 +442,8 @@ def prepare(clips:pd.DataFrame, # the clip table (path, gender)
 def _clip_images(done:pd.DataFrame, out:Path, written:dict, windows:bool)->dict: # clip's first image -> its images
     "The images of each done clip: what this run wrote, else (windows of a clip done before) what the folder holds."
     if not windows: return {i: [i] for i in done.image}
-    held = {}
-    for g in set(done.gender):
+    held, before = {}, done[[i not in written for i in done.image]]
+    for g in set(before.gender):   # only clips done before this run: what it wrote, it knows
         for f in os.listdir(out/g):
             clip, _, k = f[:-len('.jpg')].rpartition(WINDOW_TAG)
             if f.endswith('.jpg') and clip and k.isdigit(): held.setdefault(str(out/g/f'{clip}{WINDOW_TAG}0.jpg'), []).append((int(k), str(out/g/f)))

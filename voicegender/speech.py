@@ -12,7 +12,7 @@ from .core import *
 # %% auto #0
 __all__ = ['VOWELS', 'SILERO_FRAME', 'SILERO_CONTEXT', 'VAD_RESET', 'VAD_WARMUP', 'synthetic_speech', 'with_silence',
            'silero_file', 'SileroSequence', 'silero_model', 'speech_probs', 'speech_stretches', 'speech_segments',
-           'speech_windows', 'speech_span', 'steady_level', 'speech_and_windows']
+           'speech_windows', 'speech_span', 'steady_level', 'speech_ready', 'speech_and_windows']
 
 # %% ../nbs/01a_speech.ipynb #8b9b5959
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240), (660, 1720, 2410)]  # F1-F3, Hz
@@ -207,6 +207,13 @@ def steady_level(y:np.ndarray, # mono samples, DC removed
     "`y` scaled so its loud end sits at `peak`: speech detection then sees the same signal at any recording level."
     top = float(np.percentile(np.abs(y), 99.9)) if len(y) else 0.
     return (y*min(peak/top, max_gain)).astype(np.float32) if top > 0 else y
+
+def speech_ready(y:np.ndarray, # mono samples
+                 level:bool=False, # the model ignores the recording's gain (its recipe's `level`): steady the level too
+                )->np.ndarray:
+    "What speech detection hears: float32 without its DC offset, at a steady level for a model that ignores the gain."
+    y = np.asarray(y, np.float32); y = y - y.mean()
+    return steady_level(y) if level else y
 
 # %% ../nbs/01a_speech.ipynb #f4eddce3
 def speech_and_windows(y:np.ndarray, # mono samples at SR, DC offset removed (and level steadied, for a model that ignores gain)

@@ -124,7 +124,7 @@ class TrainConfig:
     def __post_init__(self): # one form, whether from JSON, the command line or numpy
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule {self.schedule!r}: use one of {SCHEDULES}")
         for k,v in dict(size=tuple(int(x) for x in self.size), distorted=str(self.distorted) if self.distorted else None,
-                        exclude_speakers=tuple(s if isinstance(s, str) else int(s) for s in self.exclude_speakers)).items():
+                        exclude_speakers=tuple(map(speaker_id, self.exclude_speakers))).items():
             object.__setattr__(self, k, v)
 
     @classmethod
@@ -276,7 +276,7 @@ def clip_metrics(pred:pd.DataFrame, # one row a clip: speaker, gender (truth), p
                 balanced_accuracy=recall_score(y, yhat, labels=[g for g in GENDERS if g in set(y)], average='macro', zero_division=0),   # mean recall of the classes there
                 f1={g: float(f) for g,f in zip(GENDERS, f1)},
                 confusion=confusion_matrix(y, yhat, labels=list(GENDERS)).tolist(),
-                speaker_accuracy={(s if isinstance(s, str) else int(s)): float(a) for s,a in spk.acc.items()},
+                speaker_accuracy={speaker_id(s): float(a) for s,a in spk.acc.items()},
                 speakers_correct=int((spk.majority == spk.gender).sum()), n_speakers=len(spk))
 
 def clip_answers(pred:pd.DataFrame, # one row an image: p_female (p_male), and `clip` when images are windows
